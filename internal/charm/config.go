@@ -1,0 +1,153 @@
+package charm
+
+import (
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// Mode says which Concourse components a unit runs.
+type Mode string
+
+const (
+	ModeAuto   Mode = "auto"
+	ModeAll    Mode = "all"
+	ModeWeb    Mode = "web"
+	ModeWorker Mode = "worker"
+)
+
+// Config is config.yaml, typed and validated.
+type Config struct {
+	Mode                      Mode
+	Version                   string
+	DownloadURL               string
+	Checksum                  string // sha256 pin, lower-case hex, or empty
+	SharedStoragePath         string // absolute and clean, or empty
+	SharedStorageRequireMount bool
+	LogLevel                  string
+}
+
+// ConfigError names the option an operator has to fix.
+type ConfigError struct {
+	Option string
+	Value  any
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("config option %q=%v: %s", e.Option, e.Value, e.Reason)
+}
+
+var (
+	pinnedVersion = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
+	sha256Hex     = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+// ParseConfig validates the values `config-get --all` returned. The first bad option wins, so the
+// blocked status names exactly one thing to fix.
+func ParseConfig(raw map[string]any) (Config, error) {
+	p := configParser{raw: raw}
+	c := Config{
+		Mode:                      Mode(p.str("mode")),
+		Version:                   p.str("version"),
+		DownloadURL:               p.str("download-url"),
+		Checksum:                  strings.ToLower(p.str("checksum")),
+		SharedStoragePath:         p.str("shared-storage-path"),
+		SharedStorageRequireMount: p.boolean("shared-storage-require-mount"),
+		LogLevel:                  p.str("log-level"),
+	}
+	if p.err != nil {
+		return Config{}, p.err
+	}
+	for _, check := range []func() *ConfigError{c.checkMode, c.checkVersion, c.checkDownloadURL, c.checkChecksum, c.checkSharedPath, c.checkLogLevel} {
+		if err := check(); err != nil {
+			return Config{}, err
+		}
+	}
+	c.SharedStoragePath = filepath.Clean(c.SharedStoragePath)
+	if c.SharedStoragePath == "." {
+		c.SharedStoragePath = ""
+	}
+	return c, nil
+}
+
+func (c Config) checkMode() *ConfigError {
+	switch c.Mode {
+	case ModeAuto, ModeAll, ModeWeb, ModeWorker:
+		return nil
+	}
+	return &ConfigError{"mode", c.Mode, "want one of auto, all, web, worker"}
+}
+
+func (c Config) checkVersion() *ConfigError {
+	if !pinnedVersion.MatchString(c.Version) {
+		return &ConfigError{"version", c.Version, "want an exact release such as 7.14.3 (no \"latest\", no \"v\" prefix)"}
+	}
+	return nil
+}
+
+func (c Config) checkDownloadURL() *ConfigError {
+	if !strings.Contains(c.DownloadURL, "{version}") {
+		return &ConfigError{"download-url", c.DownloadURL, "must contain {version}"}
+	}
+	expanded := strings.NewReplacer("{version}", c.Version, "{arch}", "amd64").Replace(c.DownloadURL)
+	u, err := url.Parse(expanded)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return &ConfigError{"download-url", c.DownloadURL, "want an http(s) URL"}
+	}
+	return nil
+}
+
+func (c Config) checkChecksum() *ConfigError {
+	if c.Checksum != "" && !sha256Hex.MatchString(c.Checksum) {
+		return &ConfigError{"checksum", c.Checksum, "want the sha256 of the tarball: 64 hex digits, or empty"}
+	}
+	return nil
+}
+
+func (c Config) checkSharedPath() *ConfigError {
+	if c.SharedStoragePath != "" && !filepath.IsAbs(c.SharedStoragePath) {
+		return &ConfigError{"shared-storage-path", c.SharedStoragePath, "want an absolute path, or empty"}
+	}
+	return nil
+}
+
+func (c Config) checkLogLevel() *ConfigError {
+	switch c.LogLevel {
+	case "debug", "info", "error", "fatal":
+		return nil
+	}
+	return &ConfigError{"log-level", c.LogLevel, "want one of debug, info, error, fatal"}
+}
+
+// configParser reads typed values and remembers the first type mismatch.
+type configParser struct {
+	raw map[string]any
+	err error
+}
+
+func (p *configParser) str(key string) string {
+	v, ok := p.raw[key]
+	if !ok || v == nil {
+		return ""
+	}
+	s, ok := v.(string)
+	if !ok && p.err == nil {
+		p.err = &ConfigError{key, v, "want a string"}
+	}
+	return strings.TrimSpace(s)
+}
+
+func (p *configParser) boolean(key string) bool {
+	v, ok := p.raw[key]
+	if !ok || v == nil {
+		return false
+	}
+	b, ok := v.(bool)
+	if !ok && p.err == nil {
+		p.err = &ConfigError{key, v, "want true or false"}
+	}
+	return b
+}

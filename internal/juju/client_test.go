@@ -86,7 +86,9 @@ func TestCommandShapes(t *testing.T) {
 			[]string{"close-port", "icmp"}},
 		{"ApplicationVersionSet", func(ctx context.Context, c *juju.Client) error { return c.ApplicationVersionSet(ctx, "7.11.2") },
 			[]string{"application-version-set", "--", "7.11.2"}},
-		{"Log", func(ctx context.Context, c *juju.Client) error { return c.Log(ctx, juju.LevelWarning, "disk nearly full") },
+		{"Log", func(ctx context.Context, c *juju.Client) error {
+			return c.Log(ctx, juju.LevelWarning, "disk nearly full")
+		},
 			[]string{"juju-log", "--log-level=WARNING", "--", "disk nearly full"}},
 		{"ActionGet", func(ctx context.Context, c *juju.Client) error { _, err := c.ActionGet(ctx); return err },
 			[]string{"action-get", "--format=json"}},

@@ -77,6 +77,7 @@ func (r *Root) collect(name string, keep []string) (bool, error) {
 	if err := syncDir(dir); err != nil {
 		return false, err
 	}
+	r.step("gc-marker-removed:" + name)
 	referenced, err := r.isReferenced(name, keep)
 	if err == nil && referenced && hadMarker {
 		return false, writeMarker(dir, marker) // held while we were deciding: the tree is intact

@@ -111,14 +111,6 @@ type EnsureRequest struct {
 	Fill func(ctx context.Context, stagingDir string) (Marker, error)
 	// OnWait, if set, is called once with the recorded holder when the install lock is busy.
 	OnWait func(Owner)
-
-	hook func(point string) // tests: called at each step, so a crash can be placed there exactly
-}
-
-func (req *EnsureRequest) step(point string) {
-	if req.hook != nil {
-		req.hook(point)
-	}
 }
 
 // EnsureRelease makes the release present exactly once across every process sharing the root and
@@ -160,7 +152,7 @@ func (r *Root) EnsureRelease(ctx context.Context, req EnsureRequest) (dir string
 			err = rerr
 		}
 	}()
-	req.step("locked")
+	r.step("locked")
 	if dir, m, ok, err := r.Release(req.Version, req.Arch); err != nil || ok {
 		return dir, deref(m), false, err
 	}
@@ -183,7 +175,7 @@ func (r *Root) install(ctx context.Context, name string, req *EnsureRequest, uni
 	if err := r.clearDebris(); err != nil {
 		return Marker{}, err
 	}
-	req.step("cleared")
+	r.step("cleared")
 	staging, err := os.MkdirTemp(r.releasesPath(), stagingPrefix)
 	if err != nil {
 		return Marker{}, fmt.Errorf("create staging dir: %w", err)
@@ -203,12 +195,12 @@ func (r *Root) install(ctx context.Context, name string, req *EnsureRequest, uni
 	if err := syncDir(r.releasesPath()); err != nil {
 		return Marker{}, err
 	}
-	req.step("renamed")
+	r.step("renamed")
 	marker.CompletedAt = time.Now().UTC()
 	if err := writeMarker(final, marker); err != nil {
 		return Marker{}, err
 	}
-	req.step("marked")
+	r.step("marked")
 	return marker, nil
 }
 
@@ -222,7 +214,7 @@ func (r *Root) fillStaging(ctx context.Context, staging string, req *EnsureReque
 		return Marker{}, fmt.Errorf("fill produced %s/%s, asked for %s/%s", marker.Version, marker.Arch, req.Version, req.Arch)
 	}
 	marker.Version, marker.Arch = req.Version, req.Arch
-	req.step("filled")
+	r.step("filled")
 	// A marker that Fill copied in would make the tree look complete before we say so.
 	if err := os.Remove(filepath.Join(staging, MarkerFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return Marker{}, fmt.Errorf("remove stray marker: %w", err)
@@ -230,7 +222,7 @@ func (r *Root) fillStaging(ctx context.Context, staging string, req *EnsureReque
 	if err := sealTree(staging); err != nil {
 		return Marker{}, err
 	}
-	req.step("sealed")
+	r.step("sealed")
 	return marker, nil
 }
 

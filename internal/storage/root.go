@@ -19,6 +19,15 @@ const (
 type Root struct {
 	path string
 	id   Identity
+	// testHook, if set, is called at named points of EnsureRelease and GC so that tests can place
+	// a crash or a concurrent change exactly there. Production code never sets it.
+	testHook func(point string)
+}
+
+func (r *Root) step(point string) {
+	if r.testHook != nil {
+		r.testHook(point)
+	}
 }
 
 // Open prepares the root at path, which must exist (it is never created, so an absent mount is not

@@ -1,0 +1,271 @@
+package releasetest
+
+import (
+	"bytes"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// URLTemplate is the download-url template matching URLPath.
+const URLTemplate = "/v{version}/concourse-{version}-linux-{arch}.tgz"
+
+// StatsPath answers GET with the per-path request counts as JSON.
+const StatsPath = "/_stats"
+
+// Fault is what the handler does wrong for one path. Counted faults apply
+// to the next N requests of that path, then the path serves normally.
+type Fault struct {
+	// FailStatus is answered to the next FailTimes requests.
+	FailStatus int
+	FailTimes  int
+	// The next CutTimes responses close the connection after CutAfter
+	// body bytes.
+	CutAfter int64
+	CutTimes int
+	// The next StallTimes responses stop after StallAfter body bytes and
+	// hold the connection open until the client gives up.
+	StallAfter int64
+	StallTimes int
+	// WrongSHA1 (for a .sha1 path) serves a well-formed digest of other data.
+	WrongSHA1 bool
+	// NoRange ignores Range and If-Range: always 200 with the whole file.
+	NoRange bool
+	// ChangeETag gives every response a new ETag, as if the file were
+	// replaced between requests (If-Range then never matches).
+	ChangeETag bool
+}
+
+// PathStats counts the requests one path received.
+type PathStats struct {
+	Requests int      `json:"requests"`
+	Full     int      `json:"full"`   // without a Range header
+	Ranged   int      `json:"ranged"` // with a Range header
+	Ranges   []string `json:"ranges,omitempty"`
+}
+
+// Handler serves files under a directory with Range/If-Range/ETag support,
+// per-path fault injection and request counting.
+type Handler struct {
+	dir    string
+	done   chan struct{}
+	closer sync.Once
+
+	mu     sync.Mutex
+	faults map[string]*Fault
+	stats  map[string]*PathStats
+	serial int // makes ChangeETag values unique
+}
+
+// NewHandler serves dir. Call Close to release stalled requests.
+func NewHandler(dir string) *Handler {
+	return &Handler{dir: dir, done: make(chan struct{}), faults: map[string]*Fault{}, stats: map[string]*PathStats{}}
+}
+
+// SetFault replaces the fault for urlPath ("/v1.2.3/....tgz").
+func (h *Handler) SetFault(urlPath string, f Fault) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.faults[urlPath] = &f
+}
+
+// Stats returns the counts for urlPath.
+func (h *Handler) Stats(urlPath string) PathStats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if s := h.stats[urlPath]; s != nil {
+		c := *s
+		c.Ranges = append([]string(nil), s.Ranges...)
+		return c
+	}
+	return PathStats{}
+}
+
+// AllStats returns the counts of every path requested so far.
+func (h *Handler) AllStats() map[string]PathStats {
+	h.mu.Lock()
+	keys := make([]string, 0, len(h.stats))
+	for k := range h.stats {
+		keys = append(keys, k)
+	}
+	h.mu.Unlock()
+	out := make(map[string]PathStats, len(keys))
+	for _, k := range keys {
+		out[k] = h.Stats(k)
+	}
+	return out
+}
+
+// Close releases requests held by a stall fault.
+func (h *Handler) Close() { h.closer.Do(func() { close(h.done) }) }
+
+// plan is what one request will suffer, decided under the lock.
+type plan struct {
+	failStatus      int
+	cutAt, stallAt  int64 // -1: none
+	wrongSHA1       bool
+	noRange, change bool
+	serial          int
+}
+
+func (h *Handler) record(r *http.Request, p string) plan {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := h.stats[p]
+	if s == nil {
+		s = &PathStats{}
+		h.stats[p] = s
+	}
+	s.Requests++
+	if rg := r.Header.Get("Range"); rg != "" {
+		s.Ranged++
+		s.Ranges = append(s.Ranges, rg)
+	} else {
+		s.Full++
+	}
+	h.serial++
+	pl := plan{cutAt: -1, stallAt: -1, serial: h.serial}
+	f := h.faults[p]
+	if f == nil {
+		return pl
+	}
+	pl.wrongSHA1, pl.noRange, pl.change = f.WrongSHA1, f.NoRange, f.ChangeETag
+	switch {
+	case f.FailTimes > 0:
+		f.FailTimes--
+		pl.failStatus = f.FailStatus
+	case f.CutTimes > 0:
+		f.CutTimes--
+		pl.cutAt = f.CutAfter
+	case f.StallTimes > 0:
+		f.StallTimes--
+		pl.stallAt = f.StallAfter
+	}
+	return pl
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := path.Clean("/" + r.URL.Path)
+	if p == StatsPath {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(h.AllStats())
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	pl := h.record(r, p)
+	if pl.failStatus != 0 {
+		http.Error(w, "injected failure", pl.failStatus)
+		return
+	}
+	f, err := os.Open(filepath.Join(h.dir, filepath.FromSlash(p)))
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		http.NotFound(w, r)
+		return
+	}
+	etag := fmt.Sprintf("\"%x-%x\"", fi.Size(), fi.ModTime().UnixNano())
+	if pl.change {
+		etag = fmt.Sprintf("\"%x-%x-%d\"", fi.Size(), fi.ModTime().UnixNano(), pl.serial)
+	}
+	w.Header().Set("ETag", etag)
+	if pl.noRange {
+		r.Header.Del("Range")
+		r.Header.Del("If-Range")
+	}
+	out := h.faultyWriter(w, r, pl)
+	if pl.wrongSHA1 && strings.HasSuffix(p, ".sha1") {
+		sum := sha1.Sum([]byte("not the release " + p))
+		body := fmt.Sprintf("%s  %s\n", hex.EncodeToString(sum[:]), strings.TrimSuffix(path.Base(p), ".sha1"))
+		http.ServeContent(out, r, path.Base(p), fi.ModTime(), bytes.NewReader([]byte(body)))
+		return
+	}
+	http.ServeContent(out, r, path.Base(p), fi.ModTime(), f)
+}
+
+func (h *Handler) faultyWriter(w http.ResponseWriter, r *http.Request, pl plan) http.ResponseWriter {
+	switch {
+	case pl.cutAt >= 0:
+		return &limitWriter{ResponseWriter: w, left: pl.cutAt, atLimit: func() {}}
+	case pl.stallAt >= 0:
+		return &limitWriter{ResponseWriter: w, left: pl.stallAt, atLimit: func() {
+			select {
+			case <-r.Context().Done():
+			case <-h.done:
+			}
+		}}
+	}
+	return w
+}
+
+// limitWriter passes left body bytes, flushes them, runs atLimit, then
+// aborts the connection (the client sees a cut mid-body).
+type limitWriter struct {
+	http.ResponseWriter
+	left    int64
+	atLimit func()
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) < l.left {
+		n, err := l.ResponseWriter.Write(p)
+		l.left -= int64(n)
+		return n, err
+	}
+	n, err := l.ResponseWriter.Write(p[:l.left])
+	l.left -= int64(n)
+	if err != nil {
+		return n, err
+	}
+	if fl, ok := l.ResponseWriter.(http.Flusher); ok {
+		fl.Flush()
+	}
+	l.atLimit()
+	// net/http closes the connection without logging for this panic.
+	panic(http.ErrAbortHandler)
+}
+
+// Server is a loopback HTTP server running a Handler.
+type Server struct {
+	*Handler
+	URL string
+	srv *httptest.Server
+}
+
+// StartServer serves dir on 127.0.0.1 until the test ends.
+func StartServer(tb testing.TB, dir string) *Server {
+	tb.Helper()
+	h := NewHandler(dir)
+	srv := httptest.NewServer(h)
+	s := &Server{Handler: h, URL: srv.URL, srv: srv}
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// URLTemplate is the download-url for releases written by WriteRelease.
+func (s *Server) URLTemplate() string { return s.URL + URLTemplate }
+
+// Client returns a client for this server.
+func (s *Server) Client() *http.Client { return s.srv.Client() }
+
+// Close releases stalled requests and stops the server.
+func (s *Server) Close() {
+	s.Handler.Close()
+	s.srv.Close()
+}

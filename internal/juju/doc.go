@@ -5,9 +5,8 @@
 // jujusim simulator) can substitute the process boundary. The argument shapes
 // follow the hook-tool commands in Juju's source,
 // worker/uniter/runner/jujuc/*.go (Juju 3.x, github.com/juju/cmd/v4
-// generation) and the resource-get command in
-// worker/uniter/runner/context/resources; docs/hook-tools.md lists every
-// method, its exact command line and the file it was checked against.
+// generation); docs/hook-tools.md lists every method, its exact command line
+// and the file it was checked against.
 //
 // Conventions shared by every method:
 //   - flags come before positional arguments, and free text (status and log

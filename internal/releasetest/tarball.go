@@ -64,13 +64,15 @@ func WriteTarball(w io.Writer, opts TarballOptions) error {
 	}
 	for _, e := range opts.Extra {
 		hdr := e.Header
-		if hdr.Typeflag == tar.TypeReg {
-			hdr.Size = int64(len(e.Body))
+		body := e.Body
+		if hdr.Typeflag != tar.TypeReg {
+			body = nil // only regular files carry data
 		}
+		hdr.Size = int64(len(body))
 		if err := tw.WriteHeader(&hdr); err != nil {
 			return fmt.Errorf("extra entry %s: %w", hdr.Name, err)
 		}
-		if _, err := tw.Write(e.Body); err != nil {
+		if _, err := tw.Write(body); err != nil {
 			return fmt.Errorf("extra entry %s: %w", hdr.Name, err)
 		}
 	}

@@ -53,7 +53,9 @@ func TestInstallRejectsBadInput(t *testing.T) {
 	const version = "7.12.1"
 	cases := []badCase{
 		{name: "wrong sha1 sidecar",
-			setup:  func(t *testing.T, f fixture) { f.srv.SetFault(f.art.URLPath+".sha1", releasetest.Fault{WrongSHA1: true}) },
+			setup: func(t *testing.T, f fixture) {
+				f.srv.SetFault(f.art.URLPath+".sha1", releasetest.Fault{WrongSHA1: true})
+			},
 			wantAs: asType[*installer.ChecksumError], wantMsg: []string{"sha1 mismatch"}},
 		{name: "wrong sha256 pin",
 			req:    func(r *installer.Request, _ fixture) { r.SHA256 = strings.Repeat("ab", 32) },

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // MarkerFile is written into a release directory last; a release without it is not complete.
@@ -267,7 +269,8 @@ func (r *Root) removeIfPresent(dir string) error {
 	if err != nil {
 		return fmt.Errorf("create trash dir: %w", err)
 	}
-	if err := os.Rename(dir, trash); err != nil { // replaces the empty trash directory
+	// rename(2) replaces the empty trash directory; os.Rename refuses any directory target.
+	if err := unix.Rename(dir, trash); err != nil {
 		return fmt.Errorf("move %s to trash: %w", dir, err)
 	}
 	if err := syncDir(r.releasesPath()); err != nil {

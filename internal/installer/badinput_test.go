@@ -298,7 +298,7 @@ func writeFile(t *testing.T, p, body string) {
 	must(t, os.WriteFile(p, []byte(body), 0o644))
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

@@ -61,8 +61,9 @@ func ReadOwner(lockPath string) (Owner, error) {
 
 // Held is an acquired exclusive lock. Release it exactly once; further calls do nothing.
 type Held struct {
-	path string
-	once sync.Once
+	path     string
+	recorded bool // an owner record was written and must be cleared
+	once     sync.Once
 	file *os.File
 	err  error
 }
@@ -74,7 +75,10 @@ func (h *Held) Path() string { return h.path }
 // and drops the lock.
 func (h *Held) Release() error {
 	h.once.Do(func() {
-		rmErr := os.Remove(OwnerPath(h.path))
+		var rmErr error
+		if h.recorded {
+			rmErr = os.Remove(OwnerPath(h.path))
+		}
 		if errors.Is(rmErr, fs.ErrNotExist) {
 			rmErr = nil
 		}
@@ -102,7 +106,7 @@ func TryLock(path string, owner Owner) (*Held, error) {
 		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
-	return claim(path, f, owner)
+	return claim(path, f, &owner)
 }
 
 // Lock takes the exclusive lock at path, waiting as long as ctx allows. See LockNotify.
@@ -123,6 +127,11 @@ func Lock(ctx context.Context, path string, owner Owner) (*Held, error) {
 // the abandoned wait costs one blocked OS thread and a queued request; it never holds the lock
 // beyond that instant, and it never touches the owner record.
 func LockNotify(ctx context.Context, path string, owner Owner, onWait func(Owner)) (*Held, error) {
+	return lock(ctx, path, &owner, onWait)
+}
+
+// lock is LockNotify; a nil owner writes no owner record (private locks nobody waits on visibly).
+func lock(ctx context.Context, path string, owner *Owner, onWait func(Owner)) (*Held, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -200,7 +209,7 @@ func isBusy(err error) bool {
 }
 
 func openLockFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open lock file: %w", err)
 	}
@@ -221,10 +230,12 @@ func stillAtPath(f *os.File, path string) (bool, error) {
 	return held.Dev == now.Dev && held.Ino == now.Ino, nil
 }
 
-// claim records owner for waiters and wraps the locked file.
-func claim(path string, f *os.File, owner Owner) (*Held, error) {
-	owner = completeOwner(owner)
-	data, err := json.Marshal(owner)
+// claim records owner (if not nil) for waiters and wraps the locked file.
+func claim(path string, f *os.File, owner *Owner) (*Held, error) {
+	if owner == nil {
+		return &Held{path: path, file: f}, nil
+	}
+	data, err := json.Marshal(completeOwner(*owner))
 	if err == nil {
 		err = replaceFile(OwnerPath(path), data, 0o644, false)
 	}
@@ -232,7 +243,7 @@ func claim(path string, f *os.File, owner Owner) (*Held, error) {
 		f.Close()
 		return nil, fmt.Errorf("record owner of %s: %w", path, err)
 	}
-	return &Held{path: path, file: f}, nil
+	return &Held{path: path, file: f, recorded: true}, nil
 }
 
 func completeOwner(o Owner) Owner {

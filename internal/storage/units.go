@@ -121,7 +121,8 @@ func (r *Root) updateUnitRef(unit string, change func(*UnitRef) bool) error {
 	if err != nil {
 		return err
 	}
-	held, err := Lock(context.Background(), filepath.Join(dir, refLock), Owner{Unit: unit, Purpose: "updating its release refs"})
+	// Held for a few file operations only, so it waits without a deadline and records no owner.
+	held, err := lock(context.Background(), filepath.Join(dir, refLock), nil, nil)
 	if err != nil {
 		return err
 	}

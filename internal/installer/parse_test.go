@@ -182,3 +182,22 @@ func TestLimitedBuffer(t *testing.T) {
 		t.Errorf("kept %d bytes, want %d", b.Len(), maxVersionOutput)
 	}
 }
+
+func TestProgressMessage(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		p    Progress
+		want string
+	}{
+		{Progress{Done: 312 << 20, Total: 890 << 20, Phase: PhaseDownload}, "Downloading Concourse 7.14.3: 312/890 MB"},
+		{Progress{Done: 5 << 20, Total: -1, Phase: PhaseDownload}, "Downloading Concourse 7.14.3: 5 MB"},
+		{Progress{Done: 0, Total: 1, Phase: PhaseResource}, "Unpacking Concourse 7.14.3 from the attached resource: 0/1 MB"},
+		{Progress{Phase: PhaseVerify}, "Verifying Concourse 7.14.3"},
+		{Progress{Phase: PhaseSync}, "Writing Concourse 7.14.3 to disk"},
+	}
+	for _, tc := range cases {
+		if got := tc.p.Message("7.14.3"); got != tc.want {
+			t.Errorf("Message(%+v) = %q, want %q", tc.p, got, tc.want)
+		}
+	}
+}

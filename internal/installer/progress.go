@@ -1,6 +1,9 @@
 package installer
 
-import "io"
+import (
+	"fmt"
+	"io"
+)
 
 // Progress phases reported to Request.Progress.
 const (
@@ -58,4 +61,24 @@ func (p *progressReader) report() {
 	}
 	p.last = p.done
 	p.next = p.done + p.step
+}
+
+// Message renders p for status-set, e.g.
+// "Downloading Concourse 7.14.3: 312/890 MB".
+func (p Progress) Message(version string) string {
+	const mb = 1 << 20
+	amount := fmt.Sprintf("%d MB", p.Done/mb)
+	if p.Total >= 0 {
+		amount = fmt.Sprintf("%d/%d MB", p.Done/mb, (p.Total+mb-1)/mb)
+	}
+	switch p.Phase {
+	case PhaseDownload:
+		return fmt.Sprintf("Downloading Concourse %s: %s", version, amount)
+	case PhaseResource:
+		return fmt.Sprintf("Unpacking Concourse %s from the attached resource: %s", version, amount)
+	case PhaseVerify:
+		return fmt.Sprintf("Verifying Concourse %s", version)
+	default:
+		return fmt.Sprintf("Writing Concourse %s to disk", version)
+	}
 }

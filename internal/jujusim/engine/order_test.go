@@ -1,0 +1,155 @@
+package engine
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestDeployThreeUnitsHookOrder(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.deploy(3)
+	h.wait()
+	// Storage ids come from one model-wide sequence; the peer relation is 0.
+	h.wantEvents("recorder/0",
+		"data-storage-attached - - data/0", "install - - -", "cluster-relation-created - cluster:0 -",
+		"leader-elected - - -", "config-changed - - -", "start - - -",
+		"cluster-relation-joined recorder/1 cluster:0 -", "cluster-relation-changed recorder/1 cluster:0 -",
+		"cluster-relation-joined recorder/2 cluster:0 -", "cluster-relation-changed recorder/2 cluster:0 -")
+	h.wantEvents("recorder/1",
+		"data-storage-attached - - data/1", "install - - -", "cluster-relation-created - cluster:0 -",
+		"leader-settings-changed - - -", "config-changed - - -", "start - - -",
+		"cluster-relation-joined recorder/0 cluster:0 -", "cluster-relation-changed recorder/0 cluster:0 -",
+		"cluster-relation-joined recorder/2 cluster:0 -", "cluster-relation-changed recorder/2 cluster:0 -")
+	h.wantEvents("recorder/2",
+		"data-storage-attached - - data/2", "install - - -", "cluster-relation-created - cluster:0 -",
+		"leader-settings-changed - - -", "config-changed - - -", "start - - -",
+		"cluster-relation-joined recorder/0 cluster:0 -", "cluster-relation-changed recorder/0 cluster:0 -",
+		"cluster-relation-joined recorder/1 cluster:0 -", "cluster-relation-changed recorder/1 cluster:0 -")
+	h.noOverlaps()
+	st, err := h.e.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := st.Applications["recorder"]
+	if len(app.Units) != 3 || !app.Units["recorder/0"].Leader || app.Units["recorder/1"].Leader {
+		t.Fatalf("status units: %+v", app.Units)
+	}
+	for name, u := range app.Units {
+		if u.JujuStatus.Current != "idle" || u.WorkloadStatus.Current != "unknown" {
+			t.Errorf("%s: agent %q workload %q, want idle/unknown", name, u.JujuStatus.Current, u.WorkloadStatus.Current)
+		}
+		if st.Machines[u.Machine].JujuStatus.Current != "started" {
+			t.Errorf("%s: machine %s not started", name, u.Machine)
+		}
+	}
+}
+
+func TestAddAndRemoveUnitHookOrder(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.deploy(2)
+	h.wait()
+	h.events("recorder/0")
+	h.events("recorder/1")
+	added, err := h.e.AddUnit("recorder", 1, nil)
+	if err != nil || len(added) != 1 || added[0] != "recorder/2" {
+		t.Fatalf("add-unit: %v %v", added, err)
+	}
+	h.wait()
+	h.wantEvents("recorder/2",
+		"data-storage-attached - - data/2", "install - - -", "cluster-relation-created - cluster:0 -",
+		"leader-settings-changed - - -", "config-changed - - -", "start - - -",
+		"cluster-relation-joined recorder/0 cluster:0 -", "cluster-relation-changed recorder/0 cluster:0 -",
+		"cluster-relation-joined recorder/1 cluster:0 -", "cluster-relation-changed recorder/1 cluster:0 -")
+	h.wantEvents("recorder/0", "cluster-relation-joined recorder/2 cluster:0 -", "cluster-relation-changed recorder/2 cluster:0 -")
+	h.wantEvents("recorder/1", "cluster-relation-joined recorder/2 cluster:0 -", "cluster-relation-changed recorder/2 cluster:0 -")
+
+	// Removing the leader: its removal hooks, departed on the others, and
+	// leadership moves to the lowest remaining unit.
+	if err := h.e.RemoveUnit("recorder/0", true); err != nil {
+		t.Fatal(err)
+	}
+	h.wait()
+	h.wantEvents("recorder/0", "stop - - -",
+		"cluster-relation-departed recorder/1 cluster:0 -", "cluster-relation-departed recorder/2 cluster:0 -",
+		"cluster-relation-broken - cluster:0 -", "data-storage-detaching - - data/0", "remove - - -")
+	h.wantEvents("recorder/1", "cluster-relation-departed recorder/0 cluster:0 -", "leader-elected - - -")
+	h.wantEvents("recorder/2", "cluster-relation-departed recorder/0 cluster:0 -", "leader-settings-changed - - -")
+	if _, err := os.Stat(filepath.Join(h.e.ModelDir, "machines", "0")); !os.IsNotExist(err) {
+		t.Fatalf("machine 0 not destroyed: %v", err)
+	}
+	st, _ := h.e.Status()
+	if _, ok := st.Storage["data/0"]; ok {
+		t.Fatalf("storage data/0 survived a destroying remove-unit: %+v", st.Storage)
+	}
+	if !st.Applications["recorder"].Units["recorder/1"].Leader {
+		t.Fatalf("recorder/1 should lead now: %+v", st.Applications["recorder"].Units)
+	}
+	h.noOverlaps()
+}
+
+func TestIntegrateAndRemoveRelationHookOrder(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.deploy(1, func(a *DeployArgs) { a.App = "web" })
+	h.deploy(2, func(a *DeployArgs) { a.App = "worker" })
+	h.wait()
+	for _, u := range []string{"web/0", "worker/0", "worker/1"} {
+		h.events(u)
+	}
+	if err := h.e.Integrate("web:api", "worker"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.e.Integrate("web", "worker:backend"); err == nil {
+		t.Fatal("integrating the same endpoints twice must fail")
+	}
+	h.wait()
+	// Peer relations took ids 0 and 1; the new relation is 2.
+	h.wantEvents("web/0", "api-relation-created - api:2 -",
+		"api-relation-joined worker/0 api:2 -", "api-relation-changed worker/0 api:2 -",
+		"api-relation-joined worker/1 api:2 -", "api-relation-changed worker/1 api:2 -")
+	h.wantEvents("worker/1", "backend-relation-created - backend:2 -",
+		"backend-relation-joined web/0 backend:2 -", "backend-relation-changed web/0 backend:2 -")
+	h.events("worker/0")
+	if err := h.e.RemoveRelation("web", "worker"); err == nil || !strings.Contains(err.Error(), "ambiguous relation") {
+		t.Fatalf("web and worker relate both ways, want an ambiguity error, got %v", err)
+	}
+	if err := h.e.RemoveRelation("web:api", "worker"); err != nil {
+		t.Fatal(err)
+	}
+	h.wait()
+	h.wantEvents("web/0", "api-relation-departed worker/0 api:2 -", "api-relation-departed worker/1 api:2 -", "api-relation-broken - api:2 -")
+	h.wantEvents("worker/0", "backend-relation-departed web/0 backend:2 -", "backend-relation-broken - backend:2 -")
+	st, _ := h.e.Status()
+	if got := st.Applications["web"].Relations["api"]; len(got) != 0 {
+		t.Fatalf("relation still listed after removal: %v", got)
+	}
+}
+
+func TestRefreshAndLeadershipHookOrder(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.deploy(2)
+	h.wait()
+	h.events("recorder/0")
+	h.events("recorder/1")
+	if err := h.e.Refresh("recorder", charmPath("recorder")); err != nil {
+		t.Fatal(err)
+	}
+	h.wait()
+	h.wantEvents("recorder/0", "upgrade-charm - - -", "config-changed - - -", "start - - -")
+	h.wantEvents("recorder/1", "upgrade-charm - - -", "config-changed - - -", "start - - -")
+	if err := h.e.SetLeader("recorder/1"); err != nil {
+		t.Fatal(err)
+	}
+	h.wait()
+	h.wantEvents("recorder/1", "leader-elected - - -")
+	h.wantEvents("recorder/0", "leader-settings-changed - - -")
+	st, _ := h.e.Status()
+	if st.Applications["recorder"].CharmRev != 1 {
+		t.Fatalf("charm rev %d after refresh, want 1", st.Applications["recorder"].CharmRev)
+	}
+}

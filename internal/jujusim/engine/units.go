@@ -1,0 +1,337 @@
+package engine
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/jujusim/state"
+)
+
+// AddUnit adds n units; attach names detached storage instances for the
+// first new unit (`juju add-unit --attach-storage`).
+func (e *Engine) AddUnit(appName string, n int, attach []string) ([]string, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("--num-units must be a positive integer")
+	}
+	if len(attach) > 0 && n != 1 {
+		return nil, fmt.Errorf("--attach-storage cannot be used with -n")
+	}
+	var added []string
+	err := e.store().Update(func(m *state.Model) error {
+		app, err := appOf(m, appName)
+		if err != nil {
+			return err
+		}
+		for i := 0; i < n; i++ {
+			name, err := e.addUnit(m, app, attach)
+			if err != nil {
+				return err
+			}
+			added = append(added, name)
+		}
+		return nil
+	})
+	return added, err
+}
+
+// addUnit creates the unit, its machine record and storage, and queues the
+// hooks a new unit sees (worker/uniter: storage-attached, install,
+// relation-created, leader-elected or leader-settings-changed,
+// config-changed, start; then relation-joined/changed per remote unit).
+func (e *Engine) addUnit(m *state.Model, app *state.Application, attach []string) (string, error) {
+	name := fmt.Sprintf("%s/%d", app.Name, m.Next("unit-"+app.Name))
+	machineID := fmt.Sprint(m.Next("machine"))
+	u := &state.Unit{Name: name, App: app.Name, Machine: machineID,
+		Workload: state.Status{Current: "waiting", Message: "waiting for machine"},
+		Agent:    state.Status{Current: "allocating"}}
+	m.Units[name] = u
+	storageIDs, err := e.attachStorage(m, app, u, attach)
+	if err != nil {
+		return "", err
+	}
+	rec := &state.Machine{ID: machineID, Provider: app.Provider, Binds: append([]state.Bind{}, app.Binds...)}
+	for _, id := range storageIDs {
+		s := m.Storage[id]
+		rec.Binds = append(rec.Binds, state.Bind{HostPath: s.HostDir, Path: s.Location})
+	}
+	m.Machines[machineID] = rec
+	if app.Leader == "" {
+		app.Leader = name
+	}
+	for _, id := range storageIDs {
+		m.Enqueue(name, storageHook(m.Storage[id], "storage-attached"))
+	}
+	m.Enqueue(name, state.SimpleHook("install"))
+	rels := appRelations(m, app.Name)
+	for _, r := range rels {
+		m.Enqueue(name, relationHook(r, app.Name, "relation-created", "", ""))
+	}
+	if app.Leader == name {
+		m.Enqueue(name, state.SimpleHook("leader-elected"))
+	} else {
+		m.Enqueue(name, state.SimpleHook("leader-settings-changed"))
+	}
+	m.Enqueue(name, state.SimpleHook("config-changed"))
+	m.Enqueue(name, state.SimpleHook("start"))
+	for _, r := range rels {
+		for _, remote := range m.RemoteUnits(r, name) {
+			if ru := m.Units[remote]; ru == nil || ru.Dying {
+				continue
+			}
+			remoteApp, _ := state.SplitUnit(remote)
+			m.Enqueue(name, relationHook(r, app.Name, "relation-joined", remote, ""))
+			m.Enqueue(name, relationHook(r, app.Name, "relation-changed", remote, ""))
+			m.Enqueue(remote, relationHook(r, remoteApp, "relation-joined", name, ""))
+			m.Enqueue(remote, relationHook(r, remoteApp, "relation-changed", name, ""))
+		}
+	}
+	return name, nil
+}
+
+// appRelations lists the live relations app takes part in, by id.
+func appRelations(m *state.Model, app string) []*state.Relation {
+	var out []*state.Relation
+	for _, r := range m.Relations {
+		if _, _, ok := r.Endpoint(app); ok && !r.Dying {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func relationHook(r *state.Relation, localApp, kind, remoteUnit, departing string) state.Hook {
+	local, remote, _ := r.Endpoint(localApp)
+	return state.Hook{Kind: kind, Name: local.Endpoint + "-" + kind, RelationID: r.ID,
+		RemoteUnit: remoteUnit, RemoteApp: remote.App, Departing: departing}
+}
+
+func storageHook(s *state.StorageInstance, kind string) state.Hook {
+	return state.Hook{Kind: kind, Name: s.Name + "-" + kind, RelationID: state.NoRelation, StorageID: s.ID}
+}
+
+// attachStorage gives a new unit its storage: the named detached instances
+// first (state/storage.go attachStorageOps refuses owned ones), then new
+// instances up to each store's count.
+func (e *Engine) attachStorage(m *state.Model, app *state.Application, u *state.Unit, attach []string) ([]string, error) {
+	var ids []string
+	have := map[string]int{}
+	for _, id := range attach {
+		s, ok := m.Storage[id]
+		if !ok {
+			return nil, fmt.Errorf("storage %q not found", id)
+		}
+		if s.Owner != "" {
+			return nil, fmt.Errorf("cannot attach storage %s to unit %s: cannot attach storage owned by unit %s to unit %s", id, u.Name, s.Owner, u.Name)
+		}
+		if _, ok := app.Stores[s.Name]; !ok {
+			return nil, fmt.Errorf("cannot attach storage %s to unit %s: charm %s has no storage called %s", id, u.Name, app.CharmName, s.Name)
+		}
+		s.Owner = u.Name
+		ids = append(ids, id)
+		have[s.Name]++
+	}
+	names := make([]string, 0, len(app.Stores))
+	for name := range app.Stores {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		meta := app.Stores[name]
+		want := meta.CountMin
+		if c, ok := app.StorageCnt[name]; ok {
+			want = c
+		}
+		if meta.CountMax >= 0 && have[name] > meta.CountMax {
+			return nil, fmt.Errorf("cannot attach storage to unit %s: attaching %d storage instances brings the total to %d, exceeding the maximum of %d", u.Name, have[name], have[name], meta.CountMax)
+		}
+		for i := have[name]; i < want; i++ {
+			s, err := e.newStorage(m, app, name, u.Name)
+			if err != nil {
+				return nil, err
+			}
+			ids = append(ids, s.ID)
+		}
+	}
+	return ids, nil
+}
+
+// newStorage creates a storage instance backed by a directory in the model
+// dir, so that a detached instance keeps its data for another unit.
+func (e *Engine) newStorage(m *state.Model, app *state.Application, name, owner string) (*state.StorageInstance, error) {
+	meta := app.Stores[name]
+	num := m.Next("stores")
+	id := fmt.Sprintf("%s/%d", name, num)
+	loc := meta.Location
+	switch {
+	case loc == "":
+		loc = fmt.Sprintf("/var/lib/juju/storage/%s/%d", name, num)
+	case meta.CountMax != 1:
+		loc = fmt.Sprintf("%s/%d", strings.TrimRight(loc, "/"), num)
+	}
+	hostDir := filepath.Join(e.ModelDir, "storage", fmt.Sprintf("%s-%d", name, num))
+	if err := os.MkdirAll(hostDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create storage %s: %w", id, err)
+	}
+	size := meta.MinimumSize
+	if s, ok := app.StorageSize[name]; ok {
+		size = s
+	}
+	if size == 0 {
+		size = 1024
+	}
+	kind := "filesystem"
+	if meta.Type == "block" {
+		kind = "block"
+	}
+	s := &state.StorageInstance{ID: id, Name: name, Kind: kind, Owner: owner, Location: loc, HostDir: hostDir, Path: loc, SizeMiB: size}
+	m.Storage[id] = s
+	return s, nil
+}
+
+// RemoveUnit marks the unit dying and queues its removal hooks: stop, then
+// relation-departed per remote unit and relation-broken per relation, then
+// storage-detaching, then remove. Other units see relation-departed.
+func (e *Engine) RemoveUnit(name string, destroyStorage bool) error {
+	return e.store().Update(func(m *state.Model) error {
+		u, ok := m.Units[name]
+		if !ok {
+			return fmt.Errorf("unit %q not found", name)
+		}
+		if u.Dying {
+			return nil
+		}
+		u.Dying, u.DestroyStor = true, destroyStorage
+		u.Queue = nil
+		if u.Error != nil {
+			// Juju removes a unit in error only once resolved; the simulator
+			// drops the failed hook so removal proceeds.
+			u.Error = nil
+		}
+		m.Enqueue(name, state.SimpleHook("stop"))
+		for _, r := range appRelations(m, u.App) {
+			for _, remote := range r.Joined[name] {
+				m.Enqueue(name, relationHook(r, u.App, "relation-departed", remote, name))
+			}
+			if state.HasString(r.Entered, name) {
+				m.Enqueue(name, relationHook(r, u.App, "relation-broken", "", ""))
+			}
+			for other, seen := range r.Joined {
+				if other != name && state.HasString(seen, name) {
+					otherApp, _ := state.SplitUnit(other)
+					m.Enqueue(other, relationHook(r, otherApp, "relation-departed", name, name))
+				}
+			}
+		}
+		for _, id := range sortedStorage(m, name) {
+			m.Enqueue(name, storageHook(m.Storage[id], "storage-detaching"))
+		}
+		m.Enqueue(name, state.SimpleHook("remove"))
+		return nil
+	})
+}
+
+func sortedStorage(m *state.Model, owner string) []string {
+	var ids []string
+	for id, s := range m.Storage {
+		if s.Owner == owner {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// electLeader moves leadership of app to unit (or to the lowest live unit
+// when unit is ""), queueing leader-elected on the new leader and
+// leader-settings-changed on the others.
+func electLeader(m *state.Model, appName, unit string) {
+	app := m.Applications[appName]
+	if unit == "" {
+		for _, name := range m.AppUnits(appName) {
+			if u := m.Units[name]; !u.Dying && !u.Lost {
+				unit = name
+				break
+			}
+		}
+	}
+	app.Leader = unit
+	if unit == "" {
+		return
+	}
+	m.Enqueue(unit, state.SimpleHook("leader-elected"))
+	for _, name := range m.AppUnits(appName) {
+		if name != unit && !m.Units[name].Dying {
+			m.Enqueue(name, state.SimpleHook("leader-settings-changed"))
+		}
+	}
+}
+
+// SetLeader moves leadership to unit.
+func (e *Engine) SetLeader(unit string) error {
+	return e.store().Update(func(m *state.Model) error {
+		u, ok := m.Units[unit]
+		if !ok {
+			return fmt.Errorf("unit %q not found", unit)
+		}
+		if m.Applications[u.App].Leader == unit {
+			return nil
+		}
+		electLeader(m, u.App, unit)
+		return nil
+	})
+}
+
+// KillAgent simulates a unit agent that stopped talking to the controller:
+// its hooks stop running and leadership moves away from it.
+func (e *Engine) KillAgent(unit string) error {
+	return e.store().Update(func(m *state.Model) error {
+		u, ok := m.Units[unit]
+		if !ok {
+			return fmt.Errorf("unit %q not found", unit)
+		}
+		u.Lost = true
+		u.Agent = state.Status{Current: "lost", Message: "agent is not communicating with the server"}
+		if m.Applications[u.App].Leader == unit {
+			electLeader(m, u.App, "")
+		}
+		return nil
+	})
+}
+
+// Resolve clears a unit's error: the failed hook is retried now, or
+// skipped with noRetry (`juju resolve [--no-retry]`).
+func (e *Engine) Resolve(unit string, noRetry bool) error {
+	return e.store().Update(func(m *state.Model) error {
+		u, ok := m.Units[unit]
+		if !ok {
+			return fmt.Errorf("unit %q not found", unit)
+		}
+		if u.Error == nil {
+			return fmt.Errorf("unit %q is not in an error state", unit)
+		}
+		if noRetry {
+			u.Workload = u.Error.Saved
+			u.Error = nil
+			return nil
+		}
+		u.Error.NextRetry = 0
+		u.Error.Retries = 0
+		return nil
+	})
+}
+
+// UpdateStatus queues update-status on every unit.
+func (e *Engine) UpdateStatus() error {
+	return e.store().Update(func(m *state.Model) error {
+		for name, u := range m.Units {
+			if !u.Dying && u.Started {
+				m.Enqueue(name, state.SimpleHook("update-status"))
+			}
+		}
+		return nil
+	})
+}

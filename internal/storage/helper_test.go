@@ -237,6 +237,12 @@ func (h *helper) line(t *testing.T) string {
 	return strings.TrimSuffix(s, "\n")
 }
 
+// nextLine reads the helper's next output line; ok is false once the output has ended.
+func (h *helper) nextLine() (line string, ok bool) {
+	s, err := h.out.ReadString('\n')
+	return strings.TrimSuffix(s, "\n"), err == nil
+}
+
 // wait reaps the helper once (output must be drained first) and returns its exit error.
 func (h *helper) wait() error {
 	select {

@@ -45,6 +45,19 @@ var (
 
 // ReadIdentity reads the identity of the root at path without creating anything.
 func ReadIdentity(path string) (Identity, error) {
+	id, err := readIdentityFile(path)
+	if err != nil {
+		return Identity{}, err
+	}
+	id.Mounted, err = IsMountPoint(path)
+	if err != nil {
+		return Identity{}, err
+	}
+	return id, nil
+}
+
+// readIdentityFile is ReadIdentity without the mount check, which reads the whole mount table.
+func readIdentityFile(path string) (Identity, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
 		return Identity{}, fmt.Errorf("stat storage root %s: %w", path, err)
@@ -60,11 +73,7 @@ func ReadIdentity(path string) (Identity, error) {
 	if !validUUID(uuid) {
 		return Identity{}, fmt.Errorf("identity file in %s holds %q, not a UUID", path, uuid)
 	}
-	mounted, err := IsMountPoint(path)
-	if err != nil {
-		return Identity{}, err
-	}
-	return Identity{UUID: uuid, Dev: st.Dev, Ino: st.Ino, Mounted: mounted}, nil
+	return Identity{UUID: uuid, Dev: st.Dev, Ino: st.Ino}, nil
 }
 
 // createIdentity writes a fresh UUID into root unless one exists, and reports the one that wins.
@@ -165,7 +174,7 @@ func checkIdentity(path string, expected Identity) error {
 			return fmt.Errorf("%w: %s is no longer a mount point", ErrNotMounted, path)
 		}
 	}
-	got, err := ReadIdentity(path)
+	got, err := readIdentityFile(path) // the mount state was checked above if it matters
 	if err != nil {
 		if errors.Is(err, ErrNoIdentity) || errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("%w: expected %s: %w", ErrIdentityChanged, expected.UUID, err)

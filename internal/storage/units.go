@@ -93,6 +93,14 @@ func (r *Root) SetUnitRef(unit, version, arch string) error {
 // holdRelease adds name to the unit's holds. It writes (and fsyncs) only when the hold is new, so
 // the EnsureRelease fast path stays a read in the steady state.
 func (r *Root) holdRelease(unit, name string) error {
+	if err := checkUnitName(unit); err != nil {
+		return err
+	}
+	// Lock-free check first (the file is only ever replaced whole): the common case is "held".
+	ref, err := readUnitRef(filepath.Join(r.path, unitsDir, strings.ReplaceAll(unit, "/", "-")))
+	if err == nil && slices.Contains(ref.Releases(), name) {
+		return nil
+	}
 	return r.updateUnitRef(unit, func(ref *UnitRef) bool {
 		if slices.Contains(ref.Releases(), name) {
 			return false

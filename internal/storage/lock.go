@@ -64,8 +64,8 @@ type Held struct {
 	path     string
 	recorded bool // an owner record was written and must be cleared
 	once     sync.Once
-	file *os.File
-	err  error
+	file     *os.File
+	err      error
 }
 
 // Path is the lock file this Held locks.

@@ -1,0 +1,127 @@
+package charm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/storage"
+)
+
+// sharedStorageInfo reports where this unit's release lives and what the root holds. It only
+// reads: an action must not change what the reconcile decided.
+func (c *Charm) sharedStorageInfo(ctx context.Context) error {
+	params, err := c.tools.ActionGet(ctx)
+	if err != nil {
+		return fmt.Errorf("read parameters: %w", err)
+	}
+	verbose, _ := params["verbose"].(bool)
+	dataDir, err := c.dataDir(ctx)
+	if err != nil {
+		return err
+	}
+	p, err := readPlacement(dataDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("this unit has not placed a release yet: wait for its hooks to run (juju status), then retry")
+	}
+	if err != nil {
+		return err
+	}
+	results := map[string]string{
+		"root":     p.Root,
+		"location": map[bool]string{true: "shared", false: "local"}[p.Shared],
+	}
+	if p.SharedPath != "" {
+		results["shared-storage-path"] = p.SharedPath
+	}
+	if p.Note != "" {
+		results["fallback-reason"] = p.Note
+	}
+	results["identity"] = p.root.Identity().String()
+	if err := addReleases(results, p.root); err != nil {
+		return err
+	}
+	if holder, err := storage.ReadOwner(p.root.InstallLockPath()); err == nil {
+		results["install-lock.last-holder"] = holder.String()
+	}
+	if verbose {
+		if err := addUnitRefs(results, p.root); err != nil {
+			return err
+		}
+	}
+	return c.tools.ActionSet(ctx, results)
+}
+
+// addReleases lists the complete releases under root as releases.<n>.* results.
+func addReleases(results map[string]string, r *storage.Root) error {
+	entries, err := os.ReadDir(filepath.Join(r.Path(), "releases"))
+	if err != nil {
+		return fmt.Errorf("list releases: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	n := 0
+	for _, name := range names {
+		cut := strings.LastIndex(name, "-")
+		if cut < 0 {
+			continue
+		}
+		_, m, ok, err := r.Release(name[:cut], name[cut+1:])
+		if err != nil || !ok {
+			continue
+		}
+		prefix := "releases.r" + strconv.Itoa(n) + "."
+		results[prefix+"name"] = name
+		results[prefix+"source"] = m.Source
+		results[prefix+"sha256"] = m.SHA256
+		results[prefix+"size"] = strconv.FormatInt(m.Size, 10)
+		results[prefix+"installed-by"] = m.Unit
+		n++
+	}
+	results["release-count"] = strconv.Itoa(n)
+	return nil
+}
+
+func addUnitRefs(results map[string]string, r *storage.Root) error {
+	refs, err := r.UnitRefs()
+	if err != nil {
+		return err
+	}
+	for unit, ref := range refs {
+		key := "units." + strings.ReplaceAll(unit, "/", "-")
+		results[key] = strings.Join(ref.Releases(), ",")
+	}
+	return nil
+}
+
+// remove drops this unit's reference on its release root, so that the leader may collect releases
+// no remaining unit uses. The shared release itself stays: other units run it.
+func (c *Charm) remove(ctx context.Context) error {
+	dataDir, err := c.dataDir(ctx)
+	if err != nil {
+		return err
+	}
+	p, err := readPlacement(dataDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		fmt.Fprintf(c.out, "release root unusable, nothing to forget: %v\n", err)
+		return nil
+	}
+	if err := p.root.ForgetUnit(c.env.UnitName); err != nil {
+		return fmt.Errorf("forget unit on %s: %w", p.Root, err)
+	}
+	return nil
+}

@@ -1,0 +1,114 @@
+package charm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/juju"
+)
+
+// Reconcile brings the unit to the state its config, relations and leadership ask for:
+// config -> storage placement -> release installed -> unit reference and peer data -> status.
+// A problem the operator must fix ends in `blocked` with a nil error (Juju keeps the hook's
+// effects); an unexpected one returns an error so that Juju retries the hook.
+func (c *Charm) Reconcile(ctx context.Context) error {
+	raw, err := c.tools.ConfigGet(ctx)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := ParseConfig(raw)
+	if err != nil {
+		// Nothing else runs with a bad config: what runs now keeps running.
+		return c.status(ctx, juju.Blocked, err.Error())
+	}
+	leader, err := c.tools.IsLeader(ctx)
+	if err != nil {
+		return fmt.Errorf("leadership: %w", err)
+	}
+	peers, err := c.peerRelation(ctx)
+	if err != nil {
+		return err
+	}
+	dataDir, err := c.dataDir(ctx)
+	if err != nil {
+		return err
+	}
+	place, err := c.placeReleases(ctx, cfg, placementInput{leader: leader, peerRelID: peers, dataDir: dataDir})
+	if err != nil {
+		return err
+	}
+	if place.wait != "" {
+		return c.status(ctx, juju.Waiting, place.wait)
+	}
+	rel, err := c.ensureRelease(ctx, cfg, place)
+	var blocked *blockedError
+	if errors.As(err, &blocked) {
+		return c.status(ctx, juju.Blocked, blocked.Error())
+	}
+	if err != nil {
+		return err
+	}
+	if err := c.publishUnitData(ctx, peers, place, rel); err != nil {
+		return err
+	}
+	if leader {
+		c.collectGarbage(ctx, place, rel)
+	}
+	if err := c.tools.ApplicationVersionSet(ctx, cfg.Version); err != nil {
+		return fmt.Errorf("set application version: %w", err)
+	}
+	return c.status(ctx, juju.Active, fmt.Sprintf("Concourse %s installed (%s)", cfg.Version, place.describe()))
+}
+
+func (c *Charm) status(ctx context.Context, state juju.StatusState, msg string) error {
+	fmt.Fprintf(c.out, "status %s: %s\n", state, msg)
+	if err := c.tools.StatusSet(ctx, juju.Status{State: state, Message: msg}); err != nil {
+		return fmt.Errorf("set status: %w", err)
+	}
+	return nil
+}
+
+// peerRelation returns the id of the peer relation, or "" before Juju has created it.
+func (c *Charm) peerRelation(ctx context.Context) (string, error) {
+	ids, err := c.tools.RelationIDs(ctx, peerEndpoint)
+	if err != nil {
+		return "", fmt.Errorf("peer relation: %w", err)
+	}
+	if len(ids) == 0 {
+		return "", nil
+	}
+	return ids[0], nil
+}
+
+// dataDir is where this unit's concourse-data storage is mounted (created if Juju has not attached
+// one yet, so the unit always has a private home).
+func (c *Charm) dataDir(ctx context.Context) (string, error) {
+	ids, err := c.tools.StorageList(ctx, storageName)
+	if err != nil {
+		return "", fmt.Errorf("list storage: %w", err)
+	}
+	dir := defaultDataDir
+	if len(ids) > 0 {
+		info, err := c.tools.StorageGet(ctx, ids[0])
+		if err != nil {
+			return "", fmt.Errorf("storage %s: %w", ids[0], err)
+		}
+		dir = info.Location
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("data directory: %w", err)
+	}
+	return dir, nil
+}
+
+// stateDir holds what this unit remembers between hooks (never on shared storage): mode 0700.
+func stateDir(dataDir string) (string, error) {
+	dir := filepath.Join(dataDir, "state")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("state directory: %w", err)
+	}
+	return dir, os.Chmod(dir, 0o700)
+}

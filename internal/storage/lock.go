@@ -33,6 +33,9 @@ func (o Owner) String() string {
 	if who == "" {
 		who = "another process"
 	}
+	if o.PID == 0 {
+		return who // no owner record (yet): nothing more is known
+	}
 	s := fmt.Sprintf("%s (pid %d on %s, since %s)", who, o.PID, o.Host, o.Since.Local().Format(time.TimeOnly))
 	if o.Purpose != "" {
 		s += " " + o.Purpose
@@ -121,7 +124,7 @@ func Lock(ctx context.Context, path string, owner Owner) (*Held, error) {
 //
 // Cancellation: Go installs every signal handler with SA_RESTART, and the kernel restarts a
 // F_OFD_SETLKW interrupted by such a signal (signal(7)), so a waiting thread cannot be interrupted
-// from Go. Instead each attempt waits on its own freshly opened file in a goroutine that owns it.
+// from Go (checked: a thread blocked in F_OFD_SETLKW stays blocked through repeated tgkill SIGURG). Instead each attempt waits on its own freshly opened file in a goroutine that owns it.
 // On ctx.Done, Lock returns ctx.Err() at once and abandons that goroutine: when the kernel later
 // grants it the lock, it closes the file, which drops the lock immediately. Until the holder lets go,
 // the abandoned wait costs one blocked OS thread and a queued request; it never holds the lock

@@ -204,3 +204,22 @@ func TestLockRetriesWhenFileReplaced(t *testing.T) {
 		t.Errorf("lock is on a file no longer at %s", path)
 	}
 }
+
+func TestOwnerString(t *testing.T) {
+	t.Parallel()
+	since := time.Date(2026, 1, 2, 12, 0, 1, 0, time.Local)
+	tests := []struct {
+		owner Owner
+		want  string
+	}{
+		{Owner{Unit: "concourse-ci/0", PID: 123, Host: "m1", Since: since, Purpose: "downloading 7.14.3"},
+			"concourse-ci/0 (pid 123 on m1, since 12:00:01) downloading 7.14.3"},
+		{Owner{PID: 9, Host: "m2", Since: since}, "another process (pid 9 on m2, since 12:00:01)"},
+		{Owner{}, "another process"},
+	}
+	for _, tt := range tests {
+		if got := tt.owner.String(); got != tt.want {
+			t.Errorf("String() = %q, want %q", got, tt.want)
+		}
+	}
+}

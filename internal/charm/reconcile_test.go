@@ -1,0 +1,230 @@
+package charm
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/juju"
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/releasetest"
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/storage"
+)
+
+// release serves version(s) of a small fixture release from a loopback server.
+func serveReleases(t *testing.T, versions ...string) *releasetest.Server {
+	t.Helper()
+	dir := t.TempDir()
+	for _, v := range versions {
+		if _, err := releasetest.WriteRelease(dir, "amd64", releasetest.TarballOptions{Version: v, PadBytes: 256 << 10}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return releasetest.StartServer(t, dir)
+}
+
+func testConfig(srv *releasetest.Server, sharedPath string) map[string]any {
+	return map[string]any{
+		"mode": "auto", "version": "1.2.3", "download-url": srv.URLTemplate(), "checksum": "",
+		"shared-storage-path": sharedPath, "shared-storage-require-mount": false, "log-level": "info",
+	}
+}
+
+func downloads(srv *releasetest.Server, version string) int {
+	return srv.Stats(releasetest.URLPath(version, "amd64")).Requests
+}
+
+func unitNames(n int) []string {
+	var names []string
+	for i := range n {
+		names = append(names, fmt.Sprintf("concourse-ci/%d", i))
+	}
+	return names
+}
+
+// reconcileAll runs every unit's reconcile at once, as Juju runs hooks of different units.
+func reconcileAll(t *testing.T, m *fakeModel, names []string) {
+	t.Helper()
+	units := map[string]*Charm{}
+	for _, name := range names {
+		units[name] = m.unit(name)
+	}
+	var wg sync.WaitGroup
+	for name, c := range units {
+		wg.Go(func() {
+			if err := c.Reconcile(context.Background()); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestSharedStorageInstallsOnceForAllUnits(t *testing.T) {
+	t.Parallel()
+	srv := serveReleases(t, "1.2.3")
+	shared := t.TempDir()
+	m := newFakeModel(t, testConfig(srv, shared))
+	// The leader has published the identity (its first hook); the others now start together.
+	root, err := storage.Open(shared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.app[keySharedID] = root.Identity().UUID
+
+	names := unitNames(5)
+	reconcileAll(t, m, names)
+
+	if n := downloads(srv, "1.2.3"); n != 1 {
+		t.Errorf("%d downloads of the release for 5 units on one shared root, want 1", n)
+	}
+	for _, name := range names {
+		st := m.lastStatus(name)
+		if st.State != juju.Active || !strings.Contains(st.Message, "1.2.3") || !strings.Contains(st.Message, "shared storage") {
+			t.Errorf("%s status %+v, want active naming 1.2.3 and shared storage", name, st)
+		}
+		if m.units[name][keyReleaseHome] != "shared" || m.units[name][keySharedID] != root.Identity().UUID {
+			t.Errorf("%s peer data %v", name, m.units[name])
+		}
+	}
+	if _, _, ok, err := root.Release("1.2.3", "amd64"); !ok || err != nil {
+		t.Errorf("release not complete on the shared root: %v", err)
+	}
+}
+
+func TestLeaderPublishesIdentityThenOthersFollow(t *testing.T) {
+	t.Parallel()
+	srv := serveReleases(t, "1.2.3")
+	m := newFakeModel(t, testConfig(srv, t.TempDir()))
+
+	follower := m.unit("concourse-ci/1")
+	if err := follower.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := m.lastStatus("concourse-ci/1"); st.State != juju.Waiting || !strings.Contains(st.Message, "leader") {
+		t.Fatalf("follower before the leader: status %+v, want waiting for the leader", st)
+	}
+	if n := downloads(srv, "1.2.3"); n != 0 {
+		t.Fatalf("follower downloaded %d times before knowing the leader's storage", n)
+	}
+	reconcileAll(t, m, []string{"concourse-ci/0"})
+	if m.app[keySharedID] == "" {
+		t.Fatal("leader did not publish the shared storage identity")
+	}
+	reconcileAll(t, m, []string{"concourse-ci/1"})
+	if n := downloads(srv, "1.2.3"); n != 1 {
+		t.Errorf("%d downloads, want 1", n)
+	}
+}
+
+func TestWithoutSharedPathEachUnitInstallsLocally(t *testing.T) {
+	t.Parallel()
+	srv := serveReleases(t, "1.2.3")
+	m := newFakeModel(t, testConfig(srv, ""))
+	names := unitNames(3)
+	reconcileAll(t, m, names)
+	if n := downloads(srv, "1.2.3"); n != 3 {
+		t.Errorf("%d downloads for 3 units without shared storage, want 3", n)
+	}
+	for _, name := range names {
+		if st := m.lastStatus(name); st.State != juju.Active || !strings.HasSuffix(st.Message, "(local)") {
+			t.Errorf("%s status %+v, want active ... (local)", name, st)
+		}
+	}
+}
+
+func TestOtherFilesystemThanTheLeadersFallsBackToLocal(t *testing.T) {
+	t.Parallel()
+	srv := serveReleases(t, "1.2.3")
+	leaderDir, otherDir := t.TempDir(), t.TempDir()
+	m := newFakeModel(t, testConfig(srv, leaderDir))
+	reconcileAll(t, m, []string{"concourse-ci/0"})
+
+	// unit 1 has another filesystem mounted at the same path: simulate with its own directory.
+	m.setConfig("shared-storage-path", otherDir)
+	reconcileAll(t, m, []string{"concourse-ci/1"})
+
+	st := m.lastStatus("concourse-ci/1")
+	if st.State != juju.Active || !strings.Contains(st.Message, "local:") || !strings.Contains(st.Message, "the leader's is") {
+		t.Errorf("status %+v, want active on a local copy naming the identity mismatch", st)
+	}
+	entries, _ := os.ReadDir(filepath.Join(otherDir, "releases"))
+	for _, e := range entries {
+		t.Errorf("unit wrote %s into the filesystem that is not the leader's", e.Name())
+	}
+	if n := downloads(srv, "1.2.3"); n != 2 {
+		t.Errorf("%d downloads, want 2 (the leader's shared copy and the unit's own)", n)
+	}
+}
+
+func TestSharedPathThatIsNotAMountPoint(t *testing.T) {
+	t.Parallel()
+	srv := serveReleases(t, "1.2.3")
+	cfg := testConfig(srv, t.TempDir())
+	cfg["shared-storage-require-mount"] = true
+	m := newFakeModel(t, cfg)
+	reconcileAll(t, m, []string{"concourse-ci/0"})
+	if st := m.lastStatus("concourse-ci/0"); st.State != juju.Active || !strings.Contains(st.Message, "is not a mount point") {
+		t.Errorf("status %+v, want active on a local copy saying the path is not a mount point", st)
+	}
+}
+
+func TestBadChecksumBlocksAndKeepsTheInstalledRelease(t *testing.T) {
+	t.Parallel()
+	srv := serveReleases(t, "1.2.3", "1.2.4")
+	m := newFakeModel(t, testConfig(srv, ""))
+	c := m.unit("concourse-ci/0")
+	if err := c.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	m.setConfig("version", "1.2.4")
+	m.setConfig("checksum", strings.Repeat("ab", 32))
+	if err := c.Reconcile(context.Background()); err != nil {
+		t.Fatalf("a bad download is the operator's to fix, not a hook error: %v", err)
+	}
+	st := m.lastStatus("concourse-ci/0")
+	if st.State != juju.Blocked || !strings.Contains(st.Message, strings.Repeat("ab", 32)) || !strings.Contains(st.Message, "untouched") {
+		t.Fatalf("status %+v, want blocked with the expected checksum", st)
+	}
+	p, err := readPlacement(m.unitDataDir(t, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok, _ := p.root.Release("1.2.3", "amd64"); !ok {
+		t.Error("the installed 1.2.3 release was damaged by a bad 1.2.4 download")
+	}
+	if _, _, ok, _ := p.root.Release("1.2.4", "amd64"); ok {
+		t.Error("a release that failed verification was marked complete")
+	}
+}
+
+func TestBadConfigBlocksNamingTheOption(t *testing.T) {
+	t.Parallel()
+	srv := serveReleases(t)
+	cfg := testConfig(srv, "")
+	cfg["version"] = "latest"
+	m := newFakeModel(t, cfg)
+	reconcileAll(t, m, []string{"concourse-ci/0"})
+	st := m.lastStatus("concourse-ci/0")
+	if st.State != juju.Blocked || !strings.Contains(st.Message, `"version"`) {
+		t.Errorf("status %+v, want blocked naming version", st)
+	}
+	if len(m.statuses("concourse-ci/0")) != 1 || len(srv.AllStats()) != 0 {
+		t.Error("a bad config must change nothing but the status")
+	}
+}
+
+// unitDataDir is the unit's concourse-data location, as its storage-get answers.
+func (m *fakeModel) unitDataDir(t *testing.T, c *Charm) string {
+	t.Helper()
+	dir, err := c.dataDir(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestMain(m *testing.M) { os.Exit(releasetest.RunTests(m)) }

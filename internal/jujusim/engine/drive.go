@@ -68,14 +68,24 @@ func (e *Engine) lockDriver() (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open driver lock: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
+	// A child forked by this process between fork and exec briefly shares
+	// the lock's open file description (close-on-exec acts only at exec),
+	// so a just-released lock can look held for a moment: retry briefly.
+	for attempt := 0; ; attempt++ {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock driver: %w", err)
+		}
+		if attempt == 40 {
+			f.Close()
 			return nil, ErrDriven
 		}
-		return nil, fmt.Errorf("lock driver: %w", err)
+		time.Sleep(25 * time.Millisecond)
 	}
-	return f, nil
 }
 
 // Drive runs queued hooks until the model is idle (or forever). Units run in

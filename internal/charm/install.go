@@ -9,15 +9,9 @@ import (
 
 	"github.com/concourse-ci-machine/concourse-ci-machine/internal/installer"
 	"github.com/concourse-ci-machine/concourse-ci-machine/internal/juju"
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/release"
 	"github.com/concourse-ci-machine/concourse-ci-machine/internal/storage"
 )
-
-// installedRelease is a complete release on the unit's root.
-type installedRelease struct {
-	dir    string
-	marker storage.Marker
-	byUs   bool
-}
 
 // blockedError is a failure the operator must act on: the unit goes to `blocked` with its text.
 type blockedError struct{ msg string }
@@ -26,22 +20,21 @@ func (e *blockedError) Error() string { return e.msg }
 
 // ensureRelease makes cfg.Version present on the placement's root, downloading it only if no unit
 // sharing the root has, and records that this unit uses it.
-func (c *Charm) ensureRelease(ctx context.Context, cfg Config, p placement) (installedRelease, error) {
-	if _, _, ok, err := p.root.Release(cfg.Version, c.arch); err == nil && !ok {
+func (c *Charm) ensureRelease(ctx context.Context, cfg Config, p placement) (release.Installed, error) {
+	_, _, present, _ := p.root.Release(cfg.Version, c.arch)
+	resource := ""
+	if !present {
+		// Only now: resource-get may fetch a large file from the controller.
+		resource = c.attachedResource(ctx)
 		if err := c.status(ctx, juju.Maintenance, fmt.Sprintf("Installing Concourse %s (%s)", cfg.Version, p.describe())); err != nil {
-			return installedRelease{}, err
+			return release.Installed{}, err
 		}
-	}
-	host, _ := os.Hostname()
-	owner := storage.Owner{
-		Unit: c.env.UnitName, PID: os.Getpid(), Host: host, Since: c.now(),
-		Purpose: "downloading " + cfg.Version,
 	}
 	req := installer.Request{
 		Version:      cfg.Version,
 		Arch:         c.arch,
 		URLTemplate:  cfg.DownloadURL,
-		ResourcePath: c.attachedResource(ctx),
+		ResourcePath: resource,
 		SHA256:       cfg.Checksum,
 		Proxy:        installer.ProxyConfig{HTTPProxy: c.env.HTTPProxy, HTTPSProxy: c.env.HTTPSProxy, NoProxy: c.env.NoProxy},
 		Progress:     c.progressReporter(ctx, cfg.Version),
@@ -49,32 +42,21 @@ func (c *Charm) ensureRelease(ctx context.Context, cfg Config, p placement) (ins
 		Backoff:      2 * time.Second,
 		StallTimeout: time.Minute,
 	}
-	dir, marker, byUs, err := p.root.EnsureRelease(ctx, storage.EnsureRequest{
-		Version: cfg.Version,
-		Arch:    c.arch,
-		Owner:   owner,
-		Fill: func(ctx context.Context, staging string) (storage.Marker, error) {
-			res, err := installer.Install(ctx, req, staging)
-			return storage.Marker{SHA256: res.SHA256, SHA1: res.SHA1, Size: res.Size, Source: res.Source}, err
-		},
-		OnWait: func(holder storage.Owner) {
-			who := holder.Unit
-			if who == "" {
-				who = "another unit"
-			}
-			_ = c.status(ctx, juju.Waiting, fmt.Sprintf("Waiting for %s to finish %s", who, holder.Purpose))
-		},
-	})
+	onWait := func(holder storage.Owner) {
+		who := holder.Unit
+		if who == "" {
+			who = "another unit"
+		}
+		_ = c.status(ctx, juju.Waiting, fmt.Sprintf("Waiting for %s to finish %s", who, holder.Purpose))
+	}
+	rel, err := release.Ensure(ctx, p.root, c.env.UnitName, req, onWait)
 	if err != nil {
-		return installedRelease{}, classifyInstallError(cfg.Version, err)
+		return release.Installed{}, classifyInstallError(cfg.Version, err)
 	}
-	if err := p.root.SetUnitRef(c.env.UnitName, cfg.Version, c.arch); err != nil {
-		return installedRelease{}, fmt.Errorf("record release in use: %w", err)
+	if rel.ByUs {
+		fmt.Fprintf(c.out, "installed Concourse %s into %s from %s\n", cfg.Version, rel.Dir, rel.Marker.Source)
 	}
-	if byUs {
-		fmt.Fprintf(c.out, "installed Concourse %s into %s from %s\n", cfg.Version, dir, marker.Source)
-	}
-	return installedRelease{dir: dir, marker: marker, byUs: byUs}, nil
+	return rel, nil
 }
 
 // attachedResource returns the path of the concourse-release resource, or "" when none is attached
@@ -142,12 +124,12 @@ func classifyInstallError(version string, err error) error {
 
 // collectGarbage removes releases no unit refers to any more. The leader does it, and only when the
 // install lock is free soon: another unit's download must never hold up this hook.
-func (c *Charm) collectGarbage(ctx context.Context, p placement, rel installedRelease) {
+func (c *Charm) collectGarbage(ctx context.Context, p placement, rel release.Installed) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	host, _ := os.Hostname()
 	owner := storage.Owner{Unit: c.env.UnitName, PID: os.Getpid(), Host: host, Since: c.now()}
-	removed, err := p.root.GC(ctx, owner, releaseName(rel.marker))
+	removed, err := p.root.GC(ctx, owner, releaseName(rel.Marker))
 	if err != nil {
 		fmt.Fprintf(c.out, "release clean-up skipped: %v\n", err)
 		return

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/release"
 	"github.com/concourse-ci-machine/concourse-ci-machine/internal/storage"
 )
 
@@ -206,13 +207,13 @@ func readPlacement(dataDir string) (placement, error) {
 }
 
 // publishUnitData tells the peers what this unit sees and runs.
-func (c *Charm) publishUnitData(ctx context.Context, relID string, p placement, rel installedRelease) error {
+func (c *Charm) publishUnitData(ctx context.Context, relID string, p placement, rel release.Installed) error {
 	if relID == "" {
 		return nil
 	}
 	id := p.root.Identity()
 	data := map[string]string{
-		keyRelease:      rel.marker.Version + "-" + rel.marker.Arch,
+		keyRelease:      rel.Marker.Version + "-" + rel.Marker.Arch,
 		keyReleaseHome:  "local",
 		keySharedID:     "",
 		keySharedDevIno: "",

@@ -44,8 +44,10 @@ func (m *Machine) LogPath() string { return filepath.Join(m.rec.Dir, "console.lo
 // Cleanup can follow.
 func (m *Machine) boot(ctx context.Context, opts Options, spec Spec) error {
 	m.rec.Name = "js" + randomHex(4)
-	if err := m.rec.save(); err != nil {
-		return err
+	cgroups, err := machineCgroups(m.rec.Name)
+	m.rec.Cgroups = cgroups
+	if saveErr := m.rec.save(); err != nil || saveErr != nil {
+		return errors.Join(err, saveErr)
 	}
 	addr, err := m.rec.Network.lease(ctx, m.rec.Dir)
 	if err != nil {
@@ -157,7 +159,7 @@ func (m *Machine) startContainer(ctx context.Context, spec Spec) error {
 	}
 	defer logFile.Close()
 
-	argv := m.nspawnArgs(spec)
+	argv := inCgroups(m.rec.Cgroups, m.nspawnArgs(spec))
 	cmd := exec.Command(argv[0], argv[1:]...) // not CommandContext: the machine outlives this call
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "NOTIFY_SOCKET=" + notifyAddr}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
@@ -176,6 +178,14 @@ func (m *Machine) startContainer(ctx context.Context, spec Spec) error {
 		return err
 	}
 	return m.awaitReady(ctx, conn, done)
+}
+
+// inCgroups wraps argv in a shell that moves itself into the given cgroups and then execs argv, so
+// nspawn is in its machine's cgroups from its first instruction (see cgroup.go).
+func inCgroups(cgroups, argv []string) []string {
+	script := `while [ "$1" != -- ]; do echo $$ > "$1/cgroup.procs" || exit 1; shift; done; shift; exec "$@"`
+	wrapped := append([]string{"/bin/sh", "-c", script, "sh"}, cgroups...)
+	return append(append(wrapped, "--"), argv...)
 }
 
 func (m *Machine) awaitReady(ctx context.Context, conn *net.UnixConn, nspawnDone <-chan struct{}) error {

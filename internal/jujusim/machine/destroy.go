@@ -75,6 +75,9 @@ func teardown(ctx context.Context, rec *record, nspawnDone <-chan struct{}, stop
 	if err := stopContainer(ctx, rec, nspawnDone, stopTimeout); err != nil {
 		return err
 	}
+	if err := removeCgroups(rec.Cgroups); err != nil {
+		return err
+	}
 	if rec.Mounted {
 		if err := unmountRoot(rec.root()); err != nil {
 			return err

@@ -13,6 +13,7 @@ import (
 	"path"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -35,10 +36,7 @@ func (m *Machine) run(ctx context.Context, cmd Cmd, stdin io.Reader) ([]byte, in
 	c := exec.CommandContext(ctx, "nsenter", m.nsenterArgs(cmd)...)
 	c.Env = append([]string{}, cmd.Env...) // non-nil: never inherit this process's environment
 	c.Stdin, c.Stdout, c.Stderr = stdin, &out, &out
-	// nsenter forks the command into the machine's pid namespace; a process group lets
-	// cancellation kill both, not only nsenter.
-	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
+	c.Cancel = func() error { return killEntered(c.Process.Pid) }
 	c.WaitDelay = 5 * time.Second
 	err := c.Run()
 	if ctx.Err() != nil {
@@ -55,6 +53,39 @@ func (m *Machine) run(ctx context.Context, cmd Cmd, stdin io.Reader) ([]byte, in
 		return out.Bytes(), -1, fmt.Errorf("exec %s in machine %s: %w", cmd.Argv[0], m.rec.ID, err)
 	}
 	return out.Bytes(), 0, nil
+}
+
+// killEntered ends a cancelled command. nsenter forks the command into the machine's pid namespace
+// and waits for it; killing nsenter too would leave the command's zombie to the host's init, which
+// may never reap it, and a zombie with a parent outside the container stalls its shutdown. So the
+// command is killed and nsenter, having reaped it, dies of the same signal. Only when nsenter has
+// not forked yet is nsenter itself killed.
+func killEntered(nsenterPID int) error {
+	kids := childrenOf(nsenterPID)
+	if len(kids) == 0 {
+		return syscall.Kill(nsenterPID, syscall.SIGKILL)
+	}
+	for _, pid := range kids {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	return nil
+}
+
+func childrenOf(pid int) []int {
+	var kids []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, task := range tasks {
+		data, err := os.ReadFile(task)
+		if err != nil {
+			continue
+		}
+		for _, field := range strings.Fields(string(data)) {
+			if kid, err := strconv.Atoi(field); err == nil {
+				kids = append(kids, kid)
+			}
+		}
+	}
+	return kids
 }
 
 // nsenterArgs enters the namespaces and takes the container's root and working directory ("/").

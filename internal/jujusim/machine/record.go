@@ -18,7 +18,8 @@ type record struct {
 	Name    string // nspawn machine name; host veth is "vb-<Name>"
 	Address string
 	Network Network
-	Mounted bool // overlay mounted at Dir/root
+	Mounted bool     // overlay mounted at Dir/root
+	Cgroups []string // the machine's own cgroups, one per systemd hierarchy
 	Nspawn  proc
 	Leader  proc // the container's PID 1 (systemd), seen from the host
 }

@@ -29,6 +29,8 @@ func fixture(t *testing.T) state.Store {
 		m.Relations[0] = &state.Relation{ID: 0, Endpoints: []state.RelEndpoint{{App: "app", Endpoint: "peers", Role: "peer"}},
 			UnitData: map[string]state.Bag{"app/1": {"k": "remote"}}, AppData: map[string]state.Bag{"app": {"a": "1"}},
 			Joined: map[string][]string{"app/0": {"app/1"}, "app/1": {"app/0"}}, Entered: []string{"app/0", "app/1"}}
+		m.Relations[1] = &state.Relation{ID: 1, Endpoints: []state.RelEndpoint{{App: "app", Endpoint: "db", Role: "requirer"}, {App: "other", Endpoint: "db", Role: "provider"}},
+			AppData: map[string]state.Bag{"app": {"b": "2"}}, Entered: []string{"app/0", "app/1"}}
 		m.Storage["data/0"] = &state.StorageInstance{ID: "data/0", Name: "data", Kind: "filesystem", Owner: "app/0", Path: "/srv/data"}
 		m.Contexts["c0"] = &state.HookContext{ID: "c0", Unit: "app/0", Hook: state.Hook{Kind: "relation-changed", Name: "peers-relation-changed", RelationID: 0, RemoteUnit: "app/1", RemoteApp: "app"}}
 		m.Contexts["c1"] = &state.HookContext{ID: "c1", Unit: "app/1", Hook: state.SimpleHook("update-status")}
@@ -68,7 +70,9 @@ func TestToolOutputsAndErrors(t *testing.T) {
 		{"app/1", "c1", []string{"relation-list", "-r", "peers:7"}, "", "ERROR invalid value \"peers:7\" for option -r: relation not found\n", 2},
 		{"app/0", "c0", []string{"relation-get", "--format=json"}, `{"k":"remote"}` + "\n", "", 0},
 		{"app/0", "c0", []string{"relation-get", "k"}, "remote\n", "", 0},
-		{"app/1", "c1", []string{"relation-get", "-r", "0", "--app", "-", "app"}, "", "ERROR permission denied\n", 1},
+		// Own app bag: readable by every unit in a peer relation, by the leader only otherwise.
+		{"app/1", "c1", []string{"relation-get", "-r", "0", "--app", "-", "app"}, "a: \"1\"\n", "", 0},
+		{"app/1", "c1", []string{"relation-get", "-r", "1", "--app", "-", "app"}, "", "ERROR permission denied\n", 1},
 		{"app/0", "c0", []string{"relation-get", "-r", "0", "--app", "--format=json", "-", "app"}, `{"a":"1"}` + "\n", "", 0},
 		{"app/1", "c1", []string{"relation-set", "-r", "0", "--app", "x=y"}, "", "ERROR cannot write relation settings\n", 1},
 		{"app/1", "c1", []string{"relation-set", "-r", "0", "novalue"}, "", "ERROR expected \"key=value\", got \"novalue\"\n", 2},

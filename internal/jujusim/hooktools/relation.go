@@ -193,7 +193,9 @@ func readBag(m *state.Model, hc *state.HookContext, u *state.Unit, r *state.Rela
 			return nil, errors.New("permission denied")
 		}
 		if target == u.App {
-			if m.Applications[u.App].Leader != u.Name {
+			// apiserver/facades/agent/uniter readLocalApplicationSettings: the local app bag is
+			// readable by the leader, and by every unit when the relation is a peer relation.
+			if m.Applications[u.App].Leader != u.Name && !r.IsPeer() {
 				return nil, errors.New("permission denied")
 			}
 			mergeBag(out, r.AppData[target], hc.AppSettings[r.ID])

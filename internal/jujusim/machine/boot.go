@@ -60,6 +60,9 @@ func (m *Machine) boot(ctx context.Context, opts Options, spec Spec) error {
 	if err := m.mountRoot(opts.RootfsDir); err != nil {
 		return err
 	}
+	if err := m.mountIncoming(); err != nil {
+		return err
+	}
 	if err := writeIdentity(m.rec.root(), hostname(spec)); err != nil {
 		return err
 	}
@@ -71,7 +74,10 @@ func (m *Machine) boot(ctx context.Context, opts Options, spec Spec) error {
 	if err := m.rec.Network.configureGuest(bootCtx, m.rec.Leader.PID, addr); err != nil {
 		return err
 	}
-	return m.waitBooted(bootCtx)
+	if err := m.waitBooted(bootCtx); err != nil {
+		return err
+	}
+	return m.enslaveIncoming(bootCtx)
 }
 
 func (m *Machine) mountRoot(lower string) error {
@@ -123,6 +129,7 @@ func (m *Machine) nspawnArgs(spec Spec) []string {
 		"--notify-ready=yes", "--console=read-only", "--link-journal=no", "--timezone=off",
 		"--machine=" + m.rec.Name, "--hostname=" + hostname(spec),
 		"--network-bridge=" + m.rec.Network.Bridge,
+		"--bind=" + m.rec.incoming() + ":" + incomingPath,
 	}
 	if spec.ModelDir != "" {
 		args = append(args, "--bind="+spec.ModelDir)
@@ -163,7 +170,9 @@ func (m *Machine) startContainer(ctx context.Context, spec Spec) error {
 	cmd := exec.Command(argv[0], argv[1:]...) // not CommandContext: the machine outlives this call
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "NOTIFY_SOCKET=" + notifyAddr}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A session of its own: the machine outlives this process (a simulator CLI runs one process per
+	// command) and must not get the terminal's SIGINT or SIGHUP.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start systemd-nspawn: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -84,6 +85,12 @@ func teardown(ctx context.Context, rec *record, nspawnDone <-chan struct{}, stop
 		}
 		rec.Mounted = false
 	}
+	if rec.IncomingMounted {
+		if err := unmountIncoming(rec); err != nil {
+			return err
+		}
+		rec.IncomingMounted = false
+	}
 	if rec.Name != "" {
 		// nspawn removes these itself when it exits in order; after a SIGKILL it cannot.
 		_ = os.RemoveAll(filepath.Join("/run/systemd/nspawn/propagate", rec.Name))
@@ -92,6 +99,10 @@ func teardown(ctx context.Context, rec *record, nspawnDone <-chan struct{}, stop
 				return err
 			}
 		}
+	}
+	// Removing a tree with a bind mount left in it would delete the bound host files: refuse.
+	if mounts, err := mountsBelow(rec.Dir); err != nil || len(mounts) > 0 {
+		return fmt.Errorf("not removing %s: mounts remain below it %v: %w", rec.Dir, mounts, err)
 	}
 	if err := os.RemoveAll(rec.Dir); err != nil {
 		return fmt.Errorf("remove machine dir: %w", err)
@@ -165,6 +176,28 @@ func waitExit(ctx context.Context, p proc, done <-chan struct{}) bool {
 		}
 	}
 	return true
+}
+
+// mountsBelow lists this namespace's mount points at or under dir.
+func mountsBelow(dir string) ([]string, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("read mounts: %w", err)
+	}
+	var found []string
+	for _, line := range strings.Split(string(data), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) > 4 && within(unescapeMount(fields[4]), dir) {
+			found = append(found, fields[4])
+		}
+	}
+	return found, nil
+}
+
+// unescapeMount undoes mountinfo's octal escapes (space, tab, newline, backslash).
+func unescapeMount(s string) string {
+	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
+	return r.Replace(s)
 }
 
 // unmountRoot unmounts the overlay; a lazy detach covers a straggler still holding it open.

@@ -42,6 +42,7 @@ func TestTwoMachines(t *testing.T) {
 		t.Run("network", func(t *testing.T) { t.Parallel(); checkNetwork(t, a, b, p, probe) })
 		t.Run("shared", func(t *testing.T) { t.Parallel(); checkShared(t, a, b, shared, model, probe) })
 		t.Run("copy-in", func(t *testing.T) { t.Parallel(); checkCopyIn(t, b) })
+		t.Run("add bind", func(t *testing.T) { t.Parallel(); checkAddBind(t, a) })
 		t.Run("isolated services", func(t *testing.T) { t.Parallel(); checkIsolatedServices(t, a, b) })
 	})
 
@@ -61,6 +62,9 @@ func TestTwoMachines(t *testing.T) {
 		assertGone(t, rec)
 	}
 	assertNoBridge(t, network)
+	if got, err := os.ReadFile(filepath.Join(shared, "note")); err != nil || string(got) != "from-a\n" {
+		t.Errorf("shared dir content after Destroy: %q, %v", got, err)
+	}
 	if err := a.Destroy(context.Background()); err != nil {
 		t.Errorf("second Destroy: %v", err)
 	}
@@ -306,6 +310,35 @@ func checkIsolatedServices(t *testing.T, a, b *Machine) {
 		t.Errorf("stopping the unit in machine 0 left machine 1's %q", got)
 	}
 	mustExec(t, b, "systemctl", "stop", "isolation-check")
+}
+
+// checkAddBind: a directory and a read-only file bound into a running machine, as storage-add does.
+func checkAddBind(t *testing.T, m *Machine) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "existing"), "host data")
+	file := filepath.Join(t.TempDir(), "ro.conf")
+	writeFile(t, file, "read only")
+	ctx := context.Background()
+	if err := m.AddBind(ctx, Bind{HostPath: dir, Path: "/var/lib/juju/storage/data-0"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.AddBind(ctx, Bind{HostPath: file, Path: "/etc/jujusim/ro.conf", ReadOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustExec(t, m, "cat", "/var/lib/juju/storage/data-0/existing", "/etc/jujusim/ro.conf"); got != "host dataread only" {
+		t.Errorf("bound content inside: %q", got)
+	}
+	mustExec(t, m, "sh", "-c", "echo inside > /var/lib/juju/storage/data-0/new")
+	if got, err := os.ReadFile(filepath.Join(dir, "new")); err != nil || string(got) != "inside\n" {
+		t.Errorf("written inside, host reads %q, %v", got, err)
+	}
+	out, code, err := m.Exec(ctx, Cmd{Argv: []string{"sh", "-c", "echo x > /etc/jujusim/ro.conf"}})
+	if err != nil || code == 0 {
+		t.Errorf("writing a read-only bind succeeded: exit %d, %v, %s", code, err, out)
+	}
+	if stage, _ := os.ReadDir(m.rec.incoming()); len(stage) != 0 {
+		t.Errorf("staging mounts left on the host: %v", stage)
+	}
 }
 
 func unifiedCgroup(t *testing.T, pid int) string {

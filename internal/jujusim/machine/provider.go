@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -91,6 +92,9 @@ func (p *Provider) Provision(ctx context.Context, spec Spec) (*Machine, error) {
 	if err := validateSpec(spec); err != nil {
 		return nil, err
 	}
+	if err := p.checkStateDirPrivate(spec); err != nil {
+		return nil, err
+	}
 	dir := filepath.Join(p.opts.StateDir, dirName(spec.ID))
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("provision machine %s: %w", spec.ID, err)
@@ -105,6 +109,33 @@ func (p *Provider) Provision(ctx context.Context, spec Spec) (*Machine, error) {
 		return nil, fmt.Errorf("provision machine %s: %w", spec.ID, err)
 	}
 	return m, nil
+}
+
+// checkStateDirPrivate refuses a StateDir inside a directory every machine sees: binds are
+// recursive, so each machine would see the others' roots (keys included) and hold copies of their
+// overlay mounts, which then outlive Destroy.
+func (p *Provider) checkStateDirPrivate(spec Spec) error {
+	shared := []string{spec.ModelDir}
+	for _, b := range spec.Binds {
+		shared = append(shared, b.HostPath)
+	}
+	for _, dir := range shared {
+		if dir != "" && within(p.opts.StateDir, dir) {
+			return fmt.Errorf("machine %s: StateDir %s is inside %s, which machines share; put it outside", spec.ID, p.opts.StateDir, dir)
+		}
+	}
+	return nil
+}
+
+// within reports whether path is dir or below it, comparing cleaned absolute paths.
+func within(path, dir string) bool {
+	path, errP := filepath.Abs(path)
+	dir, errD := filepath.Abs(dir)
+	if errP != nil || errD != nil {
+		return false
+	}
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
 // idPattern accepts Juju machine ids; no '-', so dirName cannot map two ids to one directory.

@@ -20,8 +20,10 @@ type record struct {
 	Network Network
 	Mounted bool     // overlay mounted at Dir/root
 	Cgroups []string // the machine's own cgroups, one per systemd hierarchy
-	Nspawn  proc
-	Leader  proc // the container's PID 1 (systemd), seen from the host
+	// IncomingMounted: Dir/incoming is a shared mount for AddBind (see bind.go)
+	IncomingMounted bool
+	Nspawn          proc
+	Leader          proc // the container's PID 1 (systemd), seen from the host
 }
 
 // proc names one process, guarded against pid reuse by its start time (clock ticks since boot).

@@ -220,3 +220,41 @@ func readTar(t *testing.T, r io.Reader) map[string]string {
 		}
 	}
 }
+
+func TestStateDirMustBePrivate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, state string
+		spec        Spec
+		wantErr     bool
+	}{
+		{"outside", "/var/lib/jujusim/m1", Spec{ID: "0", ModelDir: "/srv/model"}, false},
+		{"sibling with common prefix", "/srv/model-machines", Spec{ID: "0", ModelDir: "/srv/model"}, false},
+		{"inside model dir", "/srv/model/nspawn", Spec{ID: "0", ModelDir: "/srv/model"}, true},
+		{"inside model dir, unclean", "/srv/model/./x/..", Spec{ID: "0", ModelDir: "/srv/model/"}, true},
+		{"inside a shared bind", "/shared/state", Spec{ID: "0", Binds: []Bind{{HostPath: "/shared", Path: "/srv"}}}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := &Provider{opts: Options{StateDir: tt.state}}
+			if err := p.checkStateDirPrivate(tt.spec); (err != nil) != tt.wantErr {
+				t.Errorf("checkStateDirPrivate: %v, want error %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestUnescapeMount(t *testing.T) {
+	t.Parallel()
+	tests := map[string]string{
+		`/tmp/a\040b`:   "/tmp/a b",
+		`/tmp/back\134`: `/tmp/back\`,
+		`/plain`:        "/plain",
+	}
+	for in, want := range tests {
+		if got := unescapeMount(in); got != want {
+			t.Errorf("unescapeMount(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

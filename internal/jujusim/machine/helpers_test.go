@@ -118,4 +118,10 @@ func assertNoBridge(t *testing.T, n Network) {
 	if _, err := os.Stat("/sys/class/net/" + n.Bridge); err == nil {
 		t.Errorf("bridge %s still exists after its last machine left", n.Bridge)
 	}
+	if _, err := exec.LookPath("iptables"); err == nil {
+		check := exec.Command("iptables", "-w", "-C", "FORWARD", "-i", n.Bridge, "-o", n.Bridge, "-j", "ACCEPT")
+		if check.Run() == nil {
+			t.Errorf("iptables FORWARD rule for %s still there after its last machine left", n.Bridge)
+		}
+	}
 }

@@ -100,6 +100,7 @@ func (n Network) release(ctx context.Context, addr, owner string) error {
 			return nil
 		}
 	}
+	n.dropForwarding(ctx)
 	if _, err := os.Stat(filepath.Join("/sys/class/net", n.Bridge)); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -133,7 +134,35 @@ func (n Network) ensureBridge(ctx context.Context, prefix netip.Prefix) error {
 			return err
 		}
 	}
-	return ipCommand(ctx, "link", "set", n.Bridge, "up")
+	if err := ipCommand(ctx, "link", "set", n.Bridge, "up"); err != nil {
+		return err
+	}
+	return n.allowForwarding(ctx)
+}
+
+// allowForwarding lets machines reach each other when bridged frames go through iptables
+// (br_netfilter, loaded by Docker) and the FORWARD policy drops them (Docker sets DROP): one ACCEPT
+// rule for traffic that stays on the bridge, first in the chain. Without iptables nothing filters.
+func (n Network) allowForwarding(ctx context.Context) error {
+	if _, err := exec.LookPath("iptables"); err != nil {
+		return nil
+	}
+	rule := []string{"FORWARD", "-i", n.Bridge, "-o", n.Bridge, "-j", "ACCEPT"}
+	if exec.CommandContext(ctx, "iptables", append([]string{"-w", "-C"}, rule...)...).Run() == nil {
+		return nil
+	}
+	args := append([]string{"-w", "-I", rule[0], "1"}, rule[1:]...)
+	if out, err := exec.CommandContext(ctx, "iptables", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("iptables %s: %w: %s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// dropForwarding removes allowForwarding's rule with the bridge.
+func (n Network) dropForwarding(ctx context.Context) {
+	if _, err := exec.LookPath("iptables"); err == nil {
+		_ = exec.CommandContext(ctx, "iptables", "-w", "-D", "FORWARD", "-i", n.Bridge, "-o", n.Bridge, "-j", "ACCEPT").Run()
+	}
 }
 
 // configureGuest gives the container's host0 its address and a default route through the host.

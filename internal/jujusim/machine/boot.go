@@ -49,7 +49,7 @@ func (m *Machine) boot(ctx context.Context, opts Options, spec Spec) error {
 	if saveErr := m.rec.save(); err != nil || saveErr != nil {
 		return errors.Join(err, saveErr)
 	}
-	addr, err := m.rec.Network.lease(ctx, m.rec.Dir)
+	addr, err := m.rec.Network.lease(ctx, m.rec.leaseOwner())
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -226,4 +227,58 @@ func TestDirNameAndValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestProvisionOverDeadMachine: an id whose machine died (killed here, as by a host crash) can be
+// provisioned again; a running one cannot be provisioned twice.
+func TestProvisionOverDeadMachine(t *testing.T) {
+	requireMachines(t)
+	network := testNetwork(6)
+	p, err := NewProvider(Options{StateDir: t.TempDir(), Network: network})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	first, err := p.Provision(ctx, Spec{ID: "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = first.Destroy(ctx) })
+	if _, err := p.Provision(ctx, Spec{ID: "0"}); err == nil || !strings.Contains(err.Error(), "already running") {
+		t.Fatalf("second Provision of a running machine: %v", err)
+	}
+	old := first.rec
+	if err := syscall.Kill(old.Leader.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-first.nspawnDone // nspawn exits once the container's PID 1 is gone
+	again, err := p.Provision(ctx, Spec{ID: "0"})
+	if err != nil {
+		t.Fatalf("Provision over a dead machine: %v", err)
+	}
+	t.Cleanup(func() { _ = again.Destroy(ctx) })
+	if again.rec.Name == old.Name {
+		t.Error("the new machine reuses the dead one's name")
+	}
+	if _, err := os.Stat(filepath.Join("/sys/class/net", "vb-"+old.Name)); err == nil {
+		t.Error("the dead machine's link is still there")
+	}
+	// Destroying the stale handle of the dead machine must not touch the new one in its directory.
+	if err := first.Destroy(ctx); err != nil {
+		t.Fatalf("Destroy of the dead machine's handle: %v", err)
+	}
+	if _, err := Open(p.opts.StateDir, "0"); err != nil {
+		t.Errorf("the new machine's record is gone after destroying the dead one's handle: %v", err)
+	}
+	if mounts := mountsUnder(t, again.rec.root()); len(mounts) == 0 {
+		t.Error("the new machine's root was unmounted by destroying the dead one's handle")
+	}
+	if got := mustExec(t, again, "systemctl", "is-system-running"); got != "running" {
+		t.Errorf("new machine: %q", got)
+	}
+	if err := again.Destroy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	assertGone(t, again.rec)
+	assertNoBridge(t, network)
 }

@@ -79,6 +79,11 @@ func teardown(ctx context.Context, rec *record, nspawnDone <-chan struct{}, stop
 	if err := removeCgroups(rec.Cgroups); err != nil {
 		return err
 	}
+	if !ownsDir(rec) {
+		// A later machine of the same id took the directory over (Provision cleared this one when
+		// it died): its mounts and files are not ours to remove.
+		rec.Mounted, rec.IncomingMounted = false, false
+	}
 	if rec.Mounted {
 		if err := unmountRoot(rec.root()); err != nil {
 			return err
@@ -101,18 +106,31 @@ func teardown(ctx context.Context, rec *record, nspawnDone <-chan struct{}, stop
 		}
 	}
 	// Removing a tree with a bind mount left in it would delete the bound host files: refuse.
-	if mounts, err := mountsBelow(rec.Dir); err != nil || len(mounts) > 0 {
+	if mounts, err := mountsBelow(rec.Dir); ownsDir(rec) && (err != nil || len(mounts) > 0) {
 		return fmt.Errorf("not removing %s: mounts remain below it %v: %w", rec.Dir, mounts, err)
 	}
-	if err := os.RemoveAll(rec.Dir); err != nil {
-		return fmt.Errorf("remove machine dir: %w", err)
+	if ownsDir(rec) {
+		if err := os.RemoveAll(rec.Dir); err != nil {
+			return fmt.Errorf("remove machine dir: %w", err)
+		}
 	}
 	if rec.Address != "" {
-		if err := rec.Network.release(ctx, rec.Address, rec.Dir); err != nil {
+		if err := rec.Network.release(ctx, rec.Address, rec.leaseOwner()); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// ownsDir reports whether rec.Dir still belongs to the machine rec describes: its record there
+// names this machine, or there is no record and rec names no machine (Cleanup of a directory a
+// crash left before its first record).
+func ownsDir(rec *record) bool {
+	onDisk, err := loadRecord(rec.Dir)
+	if err != nil {
+		return rec.Name == ""
+	}
+	return onDisk.Name == rec.Name
 }
 
 // stopContainer asks nspawn for an orderly poweroff (SIGTERM makes it send the container's systemd

@@ -52,7 +52,7 @@ func buildProbe(t *testing.T) string {
 // testNetwork gives each test its own bridge and subnet, so one test's teardown can assert the
 // bridge is gone without racing another test's machines.
 func testNetwork(n int) Network {
-	return Network{Bridge: fmt.Sprintf("jujusimt%d", n), Subnet: fmt.Sprintf("10.213.%d.0/24", 250+n)}
+	return Network{Bridge: fmt.Sprintf("jujusimt%d", n), Subnet: fmt.Sprintf("10.213.%d.0/24", 240+n)}
 }
 
 // mustExec runs argv in m and fails the test unless it exits 0.
@@ -90,7 +90,7 @@ func assertGone(t *testing.T, rec record) {
 	if _, err := os.Stat(rec.Dir); err == nil {
 		t.Errorf("machine %s: directory %s still exists", rec.ID, rec.Dir)
 	}
-	if _, err := os.Stat(filepath.Join(rec.Network.stateDir(), rec.Address)); err == nil {
+	if held, err := os.ReadFile(filepath.Join(rec.Network.stateDir(), rec.Address)); err == nil && string(held) == rec.leaseOwner() {
 		t.Errorf("machine %s: address lease %s still held", rec.ID, rec.Address)
 	}
 }

@@ -41,9 +41,9 @@ func (n Network) prefix() (netip.Prefix, error) {
 
 func (n Network) stateDir() string { return filepath.Join("/run/jujusim", "net-"+n.Bridge) }
 
-// lease takes a free address for the machine whose directory is owner, creating and configuring
-// the bridge first when no machine uses it yet. A lease whose owner directory no longer exists was
-// left by a crash and is taken over.
+// lease takes a free address for owner (record.leaseOwner), creating and configuring the bridge
+// first when no machine uses it yet. A lease whose machine is gone was left by a crash and is taken
+// over.
 func (n Network) lease(ctx context.Context, owner string) (string, error) {
 	prefix, err := n.prefix()
 	if err != nil {
@@ -59,10 +59,8 @@ func (n Network) lease(ctx context.Context, owner string) (string, error) {
 	}
 	for addr := prefix.Addr().Next().Next(); prefix.Contains(addr) && addr != lastAddr(prefix); addr = addr.Next() {
 		path := filepath.Join(n.stateDir(), addr.String())
-		if held, err := os.ReadFile(path); err == nil {
-			if _, statErr := os.Stat(string(held)); statErr == nil {
-				continue
-			}
+		if held, err := os.ReadFile(path); err == nil && !leaseStale(string(held)) {
+			continue
 		}
 		if err := writeFileSync(path, []byte(owner), 0o600); err != nil {
 			return "", fmt.Errorf("lease %s: %w", addr, err)

@@ -96,6 +96,9 @@ func (p *Provider) Provision(ctx context.Context, spec Spec) (*Machine, error) {
 		return nil, err
 	}
 	dir := filepath.Join(p.opts.StateDir, dirName(spec.ID))
+	if err := clearDeadMachine(ctx, dir); err != nil {
+		return nil, fmt.Errorf("provision machine %s: %w", spec.ID, err)
+	}
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("provision machine %s: %w", spec.ID, err)
 	}
@@ -109,6 +112,26 @@ func (p *Provider) Provision(ctx context.Context, spec Spec) (*Machine, error) {
 		return nil, fmt.Errorf("provision machine %s: %w", spec.ID, err)
 	}
 	return m, nil
+}
+
+// clearDeadMachine tears down what a machine of the same id left behind when it is no longer
+// running (a crash, a host reboot), so the id can be provisioned afresh. A running one is an error:
+// Open returns it.
+func clearDeadMachine(ctx context.Context, dir string) error {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	rec, err := loadRecord(dir)
+	if err == nil && rec.Leader.alive() {
+		return fmt.Errorf("already running (use Open)")
+	}
+	if err != nil {
+		rec = record{Dir: dir, Mounted: true}
+	}
+	if err := teardown(ctx, &rec, nil, 10*time.Second); err != nil {
+		return fmt.Errorf("clear dead machine: %w", err)
+	}
+	return nil
 }
 
 // checkStateDirPrivate refuses a StateDir inside a directory every machine sees: binds are

@@ -34,6 +34,18 @@ type proc struct {
 
 const recordFile = "machine.json"
 
+// leaseOwner names this machine in its address lease: the directory alone is not unique, as a
+// dead machine's id may be provisioned again in the same directory.
+func (r *record) leaseOwner() string { return r.Dir + "\n" + r.Name }
+
+// leaseStale reports whether the machine a lease names is gone: no record in its directory, or a
+// record of another machine.
+func leaseStale(owner string) bool {
+	dir, name, _ := strings.Cut(owner, "\n")
+	rec, err := loadRecord(dir)
+	return err != nil || rec.Name != name
+}
+
 func (r *record) root() string { return filepath.Join(r.Dir, "root") }
 
 func (r *record) save() error {

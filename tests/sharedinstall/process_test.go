@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -159,7 +160,7 @@ func (p *unitProc) wait() error {
 // kill sends SIGKILL and reaps the child. A child that already exited on its own is fine.
 func (p *unitProc) kill(tb testing.TB) {
 	tb.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil && !strings.Contains(err.Error(), "finished") {
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		tb.Fatal(err)
 	}
 	p.waited = true

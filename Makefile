@@ -41,7 +41,7 @@ lint:
 
 # Speed and memory goals live here, not in timed tests. RELEASE_BENCH_MB sets the synthetic release size.
 bench:
-	RELEASE_BENCH_MB=$${RELEASE_BENCH_MB:-512} $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./internal/...
+	RELEASE_BENCH_MB=$${RELEASE_BENCH_MB:-512} $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./internal/... ./tests/sharedinstall/
 
 clean:
 	rm -rf build *.charm

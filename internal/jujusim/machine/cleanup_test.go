@@ -282,3 +282,39 @@ func TestProvisionOverDeadMachine(t *testing.T) {
 	assertGone(t, again.rec)
 	assertNoBridge(t, network)
 }
+
+// TestUnmountBelow: what a killed debootstrap leaves mounted in its target (proc, and mounts under
+// mounts) is detached before the half-made tree is removed.
+func TestUnmountBelow(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	for _, sub := range []string{"proc", "run", "run/lock"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mounts := []struct{ fstype, target string }{{"proc", "proc"}, {"tmpfs", "run"}, {"tmpfs", "run/lock"}}
+	for _, m := range mounts {
+		if m.target == "run/lock" { // the first tmpfs hid the directory made before it
+			if err := os.Mkdir(filepath.Join(dir, m.target), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := syscall.Mount(m.fstype, filepath.Join(dir, m.target), m.fstype, 0, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { _ = unmountBelow(dir) })
+	if got := mountsUnder(t, dir); len(got) != 3 {
+		t.Fatalf("set up %d mounts, want 3: %v", len(got), got)
+	}
+	if err := unmountBelow(dir); err != nil {
+		t.Fatal(err)
+	}
+	if got := mountsUnder(t, dir); len(got) != 0 {
+		t.Errorf("still mounted: %v", got)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -66,6 +67,11 @@ func buildRootfs(ctx context.Context, cacheDir string) error {
 	}
 	partial := cacheDir + ".partial"
 	for _, stale := range []string{partial, cacheDir} {
+		// debootstrap mounts /proc and /sys inside its target; a killed run leaves them there,
+		// and removing through them must never happen.
+		if err := unmountBelow(stale); err != nil {
+			return err
+		}
 		if err := os.RemoveAll(stale); err != nil {
 			return fmt.Errorf("remove incomplete rootfs %s: %w", stale, err)
 		}
@@ -89,6 +95,21 @@ func buildRootfs(ctx context.Context, cacheDir string) error {
 
 // trimRootfs removes what debootstrap copies from the build host or leaves behind, so no machine
 // inherits the host's identity and the image stays small. Each machine writes its own identity.
+// unmountBelow detaches every mount at or under dir, deepest first, and checks none is left.
+func unmountBelow(dir string) error {
+	mounts, err := mountsBelow(dir)
+	if err != nil {
+		return err
+	}
+	for _, m := range slices.Backward(mounts) {
+		_ = unix.Unmount(unescapeMount(m), unix.MNT_DETACH)
+	}
+	if left, err := mountsBelow(dir); err != nil || len(left) > 0 {
+		return fmt.Errorf("mounts remain under %s: %v %w", dir, left, err)
+	}
+	return nil
+}
+
 func trimRootfs(root string) error {
 	for _, name := range []string{"etc/hostname", "etc/machine-id", "var/lib/dbus/machine-id"} {
 		if err := os.Remove(filepath.Join(root, name)); err != nil && !errors.Is(err, os.ErrNotExist) {

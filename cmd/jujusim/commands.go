@@ -72,15 +72,8 @@ func cmdDeploy(_ context.Context, e *engine.Engine, args []string, stdout, _ io.
 	if a.Storage, err = keyValues(o.vals["storage"]); err != nil {
 		return err
 	}
-	for _, sd := range o.vals["shared-dir"] {
-		host, mount, ok := strings.Cut(sd, ":")
-		if !ok || !filepath.IsAbs(host) || !filepath.IsAbs(mount) {
-			return fmt.Errorf("--shared-dir wants HOST_DIR:MOUNT_PATH with absolute paths, got %q", sd)
-		}
-		if err := os.MkdirAll(host, 0o755); err != nil {
-			return fmt.Errorf("shared dir: %w", err)
-		}
-		a.Binds = append(a.Binds, state.Bind{HostPath: host, Path: mount})
+	if a.Binds, err = sharedDirs(o.vals["shared-dir"]); err != nil {
+		return err
 	}
 	if err := e.Deploy(a); err != nil {
 		return err
@@ -89,12 +82,28 @@ func cmdDeploy(_ context.Context, e *engine.Engine, args []string, stdout, _ io.
 	return nil
 }
 
+// sharedDirs parses --shared-dir HOST_DIR:MOUNT_PATH values, creating the host directories.
+func sharedDirs(values []string) ([]state.Bind, error) {
+	var binds []state.Bind
+	for _, sd := range values {
+		host, mount, ok := strings.Cut(sd, ":")
+		if !ok || !filepath.IsAbs(host) || !filepath.IsAbs(mount) {
+			return nil, fmt.Errorf("--shared-dir wants HOST_DIR:MOUNT_PATH with absolute paths, got %q", sd)
+		}
+		if err := os.MkdirAll(host, 0o755); err != nil {
+			return nil, fmt.Errorf("shared dir: %w", err)
+		}
+		binds = append(binds, state.Bind{HostPath: host, Path: mount})
+	}
+	return binds, nil
+}
+
 func cmdAddUnit(_ context.Context, e *engine.Engine, args []string, stdout, _ io.Writer) error {
-	o, err := parseOpts(args, map[string]string{"n|num-units": "string", "attach-storage": "string"})
+	o, err := parseOpts(args, map[string]string{"n|num-units": "string", "attach-storage": "string", "shared-dir": "string"})
 	if err != nil {
 		return err
 	}
-	if err := wantArgs(o, 1, 1, "add-unit APP [-n N] [--attach-storage ID]"); err != nil {
+	if err := wantArgs(o, 1, 1, "add-unit APP [-n N] [--attach-storage ID] [--shared-dir HOST_DIR:MOUNT_PATH]"); err != nil {
 		return err
 	}
 	n, err := o.integer("num-units", 1)
@@ -105,7 +114,13 @@ func cmdAddUnit(_ context.Context, e *engine.Engine, args []string, stdout, _ io
 	for _, v := range o.vals["attach-storage"] {
 		attach = append(attach, strings.Split(v, ",")...)
 	}
-	units, err := e.AddUnit(o.args[0], n, attach)
+	// --shared-dir here is the simulator's stand-in for giving these machines' containers other
+	// disk devices than the application's first units (Juju's add-unit has no such flag).
+	binds, err := sharedDirs(o.vals["shared-dir"])
+	if err != nil {
+		return err
+	}
+	units, err := e.AddUnits(o.args[0], engine.AddUnitArgs{N: n, Attach: attach, Binds: binds})
 	if err != nil {
 		return err
 	}

@@ -122,7 +122,7 @@ Usage: jujusim [--model DIR] [--retry-scale F] COMMAND [ARGS]
 
   deploy CHARM [APP] [-n N] [--config k=v]... [--storage name=SIZE[,COUNT]]...
          [--shared-dir HOST_DIR:MOUNT_PATH]... [--provider local|nspawn]
-  add-unit APP [-n N] [--attach-storage ID]
+  add-unit APP [-n N] [--attach-storage ID] [--shared-dir HOST_DIR:MOUNT_PATH]...
   remove-unit UNIT [--no-destroy-storage]
   config APP [KEY | k=v ...] [--reset KEY]
   integrate A[:ep] B[:ep]        remove-relation A[:ep] B[:ep]

@@ -93,7 +93,7 @@ func (e *Engine) Deploy(a DeployArgs) error {
 				UnitData: map[string]state.Bag{}, AppData: map[string]state.Bag{}, Joined: map[string][]string{}}
 		}
 		for i := 0; i < a.NumUnits; i++ {
-			if _, err := e.addUnit(m, app, nil); err != nil {
+			if _, err := e.addUnit(m, app, nil, nil); err != nil {
 				return err
 			}
 		}

@@ -13,6 +13,21 @@ import (
 // AddUnit adds n units; attach names detached storage instances for the
 // first new unit (`juju add-unit --attach-storage`).
 func (e *Engine) AddUnit(appName string, n int, attach []string) ([]string, error) {
+	return e.AddUnits(appName, AddUnitArgs{N: n, Attach: attach})
+}
+
+// AddUnitArgs are add-unit's options. Binds, when set, replace the application's --shared-dir
+// binds for the new units' machines only: on LXD that is a container given another (or no) disk
+// device, which Juju knows nothing about.
+type AddUnitArgs struct {
+	N      int
+	Attach []string
+	Binds  []state.Bind
+}
+
+// AddUnits adds a.N units to the application.
+func (e *Engine) AddUnits(appName string, a AddUnitArgs) ([]string, error) {
+	n, attach := a.N, a.Attach
 	if n < 1 {
 		return nil, fmt.Errorf("--num-units must be a positive integer")
 	}
@@ -26,7 +41,7 @@ func (e *Engine) AddUnit(appName string, n int, attach []string) ([]string, erro
 			return err
 		}
 		for i := 0; i < n; i++ {
-			name, err := e.addUnit(m, app, attach)
+			name, err := e.addUnit(m, app, attach, a.Binds)
 			if err != nil {
 				return err
 			}
@@ -41,7 +56,7 @@ func (e *Engine) AddUnit(appName string, n int, attach []string) ([]string, erro
 // hooks a new unit sees (worker/uniter: storage-attached, install,
 // relation-created, leader-elected or leader-settings-changed,
 // config-changed, start; then relation-joined/changed per remote unit).
-func (e *Engine) addUnit(m *state.Model, app *state.Application, attach []string) (string, error) {
+func (e *Engine) addUnit(m *state.Model, app *state.Application, attach []string, binds []state.Bind) (string, error) {
 	name := fmt.Sprintf("%s/%d", app.Name, m.Next("unit-"+app.Name))
 	machineID := fmt.Sprint(m.Next("machine"))
 	u := &state.Unit{Name: name, App: app.Name, Machine: machineID,
@@ -52,7 +67,10 @@ func (e *Engine) addUnit(m *state.Model, app *state.Application, attach []string
 	if err != nil {
 		return "", err
 	}
-	rec := &state.Machine{ID: machineID, Provider: app.Provider, Binds: append([]state.Bind{}, app.Binds...)}
+	if binds == nil {
+		binds = app.Binds
+	}
+	rec := &state.Machine{ID: machineID, Provider: app.Provider, Binds: append([]state.Bind{}, binds...)}
 	for _, id := range storageIDs {
 		s := m.Storage[id]
 		rec.Binds = append(rec.Binds, state.Bind{HostPath: s.HostDir, Path: s.Location})

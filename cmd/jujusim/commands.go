@@ -411,7 +411,11 @@ func cmdDebugLog(_ context.Context, e *engine.Engine, args []string, stdout, _ i
 }
 
 func cmdDestroyModel(ctx context.Context, e *engine.Engine, _ []string, _, _ io.Writer) error {
-	return e.DestroyModel(ctx)
+	err := e.DestroyModel(ctx)
+	if cerr := cleanupMachines(ctx, e.ModelDir); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func writeAs(w io.Writer, format string, v any) error {

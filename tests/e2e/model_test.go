@@ -1,0 +1,125 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/jujusim/engine"
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/jujusim/machine"
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/releasetest"
+)
+
+// model is one simulated Juju model, destroyed (machines included) when the test ends.
+type model struct {
+	t   *testing.T
+	dir string
+}
+
+func newModel(t *testing.T) *model {
+	t.Helper()
+	if built.provider == "" {
+		t.Skip(built.skip)
+	}
+	if built.skip != "" {
+		t.Logf("provider %s: %s", built.provider, built.skip)
+	} else {
+		t.Logf("provider %s", built.provider)
+	}
+	m := &model{t: t, dir: filepath.Join(t.TempDir(), "model")}
+	t.Cleanup(func() {
+		if out, err := m.cmd("destroy-model"); err != nil {
+			t.Errorf("destroy-model: %v\n%s", err, out)
+		}
+	})
+	return m
+}
+
+func (m *model) cmd(args ...string) (string, error) {
+	cmd := exec.Command(built.jujusim, append([]string{"--model", m.dir}, args...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// juju runs a command that must succeed.
+func (m *model) juju(args ...string) string {
+	m.t.Helper()
+	out, err := m.cmd(args...)
+	if err != nil {
+		m.t.Fatalf("jujusim %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (m *model) status() engine.StatusInfo {
+	m.t.Helper()
+	var st engine.StatusInfo
+	if err := json.Unmarshal([]byte(m.juju("status", "--format=json")), &st); err != nil {
+		m.t.Fatal(err)
+	}
+	return st
+}
+
+// hooks lists, in order, the hooks the unit ran (from its log in the model dir).
+func (m *model) hooks(unit string) []string {
+	m.t.Helper()
+	f, err := os.Open(filepath.Join(m.dir, "logs", "unit-"+strings.ReplaceAll(unit, "/", "-")+".log"))
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	defer f.Close()
+	var hooks []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 5 && fields[3] == "running" {
+			hooks = append(hooks, fields[4])
+		}
+	}
+	return hooks
+}
+
+// releaseServer serves fixture releases where the machines can reach it: on every interface, and
+// addressed through the bridge's host address for nspawn machines.
+type releaseServer struct {
+	*releasetest.Handler
+	base string
+}
+
+func serveRelease(t *testing.T, version string) *releaseServer {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := releasetest.WriteRelease(dir, "amd64", releasetest.TarballOptions{Version: version, PadBytes: 2 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := releasetest.NewHandler(dir)
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		h.Close()
+		srv.Shutdown(context.Background())
+	})
+	host := "127.0.0.1"
+	if built.provider == "nspawn" {
+		host = machine.DefaultNetwork().HostIP()
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return &releaseServer{Handler: h, base: "http://" + net.JoinHostPort(host, port)}
+}
+
+func (s *releaseServer) downloads(version string) int {
+	return s.Stats(releasetest.URLPath(version, "amd64")).Requests
+}
+
+func (s *releaseServer) urlTemplate() string { return s.base + releasetest.URLTemplate }

@@ -1,0 +1,110 @@
+package e2e
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const version = "7.14.3"
+
+// deployArgs deploys the packed charm with n units against srv.
+func deployArgs(m *model, srv *releaseServer, n int, extra ...string) []string {
+	args := []string{"deploy", built.charm, "concourse-ci", "-n", fmt.Sprint(n), "--provider", built.provider,
+		"--storage", "concourse-data=1G",
+		"--config", "version=" + version, "--config", "download-url=" + srv.urlTemplate()}
+	if built.provider == "local" {
+		// The local provider links shared dirs instead of mounting them.
+		args = append(args, "--config", "shared-storage-require-mount=false")
+	}
+	return append(args, extra...)
+}
+
+// wantStatuses checks every unit is active, names the version and contains want.
+func wantStatuses(t *testing.T, m *model, units int, want string) {
+	t.Helper()
+	app := m.status().Applications["concourse-ci"]
+	if len(app.Units) != units {
+		t.Fatalf("%d units in status, want %d", len(app.Units), units)
+	}
+	for name, u := range app.Units {
+		ws := u.WorkloadStatus
+		if ws.Current != "active" || !strings.Contains(ws.Message, version) || !strings.Contains(ws.Message, want) {
+			t.Errorf("%s: %s %q, want active naming %s and %q", name, ws.Current, ws.Message, version, want)
+		}
+	}
+}
+
+// wantJujuHookOrder checks a new unit's first hooks are those Juju runs, in Juju's order.
+func wantJujuHookOrder(t *testing.T, m *model, unit string) {
+	t.Helper()
+	hooks := m.hooks(unit)
+	want := []string{"concourse-data-storage-attached", "install", "cluster-relation-created", "LEADER", "config-changed", "start"}
+	if len(hooks) < len(want) {
+		t.Fatalf("%s ran %v, want at least %v", unit, hooks, want)
+	}
+	for i, w := range want {
+		ok := hooks[i] == w || w == "LEADER" && (hooks[i] == "leader-elected" || hooks[i] == "leader-settings-changed")
+		if !ok {
+			t.Fatalf("%s ran %v, want it to start with %v", unit, hooks, want)
+		}
+	}
+	if !slices.Contains(hooks[len(want):], "cluster-relation-joined") {
+		t.Errorf("%s never saw a peer join: %v", unit, hooks)
+	}
+}
+
+func TestSharedStorageOneDownloadForAllMachines(t *testing.T) {
+	t.Parallel()
+	m := newModel(t)
+	srv := serveRelease(t, version)
+	shared := filepath.Join(t.TempDir(), "shared")
+	m.juju(deployArgs(m, srv, 3, "--shared-dir", shared+":/srv/concourse-shared",
+		"--config", "shared-storage-path=/srv/concourse-shared")...)
+	m.juju("wait")
+
+	st := m.status()
+	if len(st.Machines) != 3 {
+		t.Fatalf("%d machines, want one per unit", len(st.Machines))
+	}
+	for i := range 3 {
+		wantJujuHookOrder(t, m, fmt.Sprintf("concourse-ci/%d", i))
+	}
+	if n := srv.downloads(version); n != 1 {
+		t.Errorf("3 units on one shared dir downloaded the release %d times, want 1", n)
+	}
+	wantStatuses(t, m, 3, "shared storage")
+
+	m.juju("add-unit", "concourse-ci", "-n", "2")
+	m.juju("wait")
+	if n := srv.downloads(version); n != 1 {
+		t.Errorf("after add-unit -n 2: %d downloads, want still 1", n)
+	}
+	wantStatuses(t, m, 5, "shared storage")
+	wantJujuHookOrder(t, m, "concourse-ci/4")
+
+	// A unit whose machine has another filesystem at the shared path installs on its own.
+	m.juju("add-unit", "concourse-ci", "--shared-dir", filepath.Join(t.TempDir(), "other")+":/srv/concourse-shared")
+	m.juju("wait")
+	ws := m.status().Applications["concourse-ci"].Units["concourse-ci/5"].WorkloadStatus
+	if ws.Current != "active" || !strings.Contains(ws.Message, "local:") || !strings.Contains(ws.Message, "the leader's is") {
+		t.Errorf("unit on another filesystem: %s %q, want active on its own copy naming the identity mismatch", ws.Current, ws.Message)
+	}
+	if n := srv.downloads(version); n != 2 {
+		t.Errorf("after a unit on other storage: %d downloads, want 2", n)
+	}
+}
+
+func TestWithoutSharedDirEachMachineDownloads(t *testing.T) {
+	t.Parallel()
+	m := newModel(t)
+	srv := serveRelease(t, version)
+	m.juju(deployArgs(m, srv, 3)...)
+	m.juju("wait")
+	if n := srv.downloads(version); n != 3 {
+		t.Errorf("3 units without shared storage downloaded %d times, want 3", n)
+	}
+	wantStatuses(t, m, 3, "(local)")
+}

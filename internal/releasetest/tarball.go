@@ -13,6 +13,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
+	"testing"
 	"time"
 )
 
@@ -225,4 +227,19 @@ type countWriter struct{ n int64 }
 func (c *countWriter) Write(p []byte) (int, error) {
 	c.n += int64(len(p))
 	return len(p), nil
+}
+
+// BenchSizeMB is the synthetic release size benchmarks use: RELEASE_BENCH_MB (`make bench` sets
+// 512), 64 when unset.
+func BenchSizeMB(tb testing.TB) int64 {
+	tb.Helper()
+	v := os.Getenv("RELEASE_BENCH_MB")
+	if v == "" {
+		return 64
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		tb.Fatalf("RELEASE_BENCH_MB=%q: want a positive integer", v)
+	}
+	return n
 }

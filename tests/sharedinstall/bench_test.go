@@ -66,14 +66,7 @@ func BenchmarkSharedInstall(b *testing.B) {
 
 func newBenchFixture(b *testing.B) benchFixture {
 	b.Helper()
-	mb := int64(64)
-	if v := os.Getenv("RELEASE_BENCH_MB"); v != "" {
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n <= 0 {
-			b.Fatalf("RELEASE_BENCH_MB=%q: want a positive integer", v)
-		}
-		mb = n
-	}
+	mb := releasetest.BenchSizeMB(b)
 	served := b.TempDir()
 	art, err := releasetest.WriteRelease(served, testArch, releasetest.TarballOptions{Version: benchVersion, PadBytes: mb << 20, Seed: 1})
 	if err != nil {

@@ -17,10 +17,11 @@ import (
 // Peer relation keys. App bag (leader): the identity of the shared filesystem every unit must see.
 // Unit bags: what each unit sees and runs, for the leader and for operators (`juju show-unit`).
 const (
-	keySharedID     = "shared-storage-id"
-	keySharedDevIno = "shared-storage-dev-ino"
-	keyRelease      = "release"
-	keyReleaseHome  = "release-location"
+	keySharedID      = "shared-storage-id"
+	keySharedProblem = "shared-storage-problem"
+	keySharedDevIno  = "shared-storage-dev-ino"
+	keyRelease       = "release"
+	keyReleaseHome   = "release-location"
 )
 
 // placement says where this unit's releases live.
@@ -76,34 +77,75 @@ func (c *Charm) choosePlacement(ctx context.Context, cfg Config, in placementInp
 	if cfg.SharedStoragePath == "" {
 		return localPlacement(in.dataDir, "", "")
 	}
-	root, reason := openShared(cfg)
-	if reason != "" {
-		fmt.Fprintf(c.out, "not using shared storage: %s\n", reason)
-		return localPlacement(in.dataDir, cfg.SharedStoragePath, reason)
-	}
-	id := root.Identity()
-	leaderID, err := c.leaderSharedID(ctx, in.peerRelID)
+	leaderView, err := c.leaderSharedView(ctx, in.peerRelID)
 	if err != nil {
 		return placement{}, err
 	}
+	root, reason := openShared(cfg)
+	if in.leader {
+		// The leader says what it sees, so that the others neither trust another filesystem nor
+		// wait for an identity that will never come.
+		view := sharedView{id: "", problem: reason}
+		if root != nil {
+			view.id = root.Identity().UUID
+		}
+		if err := c.publishSharedView(ctx, in.peerRelID, leaderView, view); err != nil {
+			return placement{}, err
+		}
+	}
+	if reason != "" {
+		return c.fallBack(in.dataDir, cfg, reason)
+	}
+	id := root.Identity()
 	switch {
 	case in.leader:
-		if in.peerRelID != "" && leaderID != id.UUID {
-			if err := c.tools.RelationSet(ctx, in.peerRelID, true, map[string]string{keySharedID: id.UUID}); err != nil {
-				return placement{}, fmt.Errorf("publish shared storage identity: %w", err)
-			}
-		}
-	case leaderID == "":
+	case leaderView.problem != "":
+		return c.fallBack(in.dataDir, cfg, "the leader cannot use it either: "+leaderView.problem)
+	case leaderView.id == "":
 		return placement{wait: "Waiting for the leader to publish the identity of " + cfg.SharedStoragePath}, nil
-	case leaderID != id.UUID:
-		reason := fmt.Sprintf("%s is filesystem %s, the leader's is %s", cfg.SharedStoragePath, shortID(id.UUID), shortID(leaderID))
-		fmt.Fprintf(c.out, "not using shared storage: %s\n", reason)
-		return localPlacement(in.dataDir, cfg.SharedStoragePath, reason)
+	case leaderView.id != id.UUID:
+		return c.fallBack(in.dataDir, cfg, fmt.Sprintf("%s is filesystem %s, the leader's is %s",
+			cfg.SharedStoragePath, shortID(id.UUID), shortID(leaderView.id)))
 	}
 	if err := c.revalidateRemembered(in.dataDir, id); err != nil {
 		return placement{}, err
 	}
 	return placement{Root: root.Path(), UUID: id.UUID, Shared: true, SharedPath: cfg.SharedStoragePath, root: root}, nil
+}
+
+// fallBack places the releases on the unit's own root and says why in the log and the status.
+func (c *Charm) fallBack(dataDir string, cfg Config, reason string) (placement, error) {
+	fmt.Fprintf(c.out, "not using shared storage: %s\n", reason)
+	return localPlacement(dataDir, cfg.SharedStoragePath, reason)
+}
+
+// sharedView is what the leader published about the shared path: the identity it sees there, or
+// why it cannot use it.
+type sharedView struct{ id, problem string }
+
+// leaderSharedView reads the leader's view from the peer application bag (readable by every unit
+// in a peer relation); empty before the leader has written it or before the relation exists.
+func (c *Charm) leaderSharedView(ctx context.Context, relID string) (sharedView, error) {
+	if relID == "" {
+		return sharedView{}, nil
+	}
+	data, err := c.tools.RelationGet(ctx, relID, c.env.AppName(), true)
+	if err != nil {
+		return sharedView{}, fmt.Errorf("read peer application data: %w", err)
+	}
+	return sharedView{id: data[keySharedID], problem: data[keySharedProblem]}, nil
+}
+
+// publishSharedView writes the leader's view when it changed (an empty value deletes the key).
+func (c *Charm) publishSharedView(ctx context.Context, relID string, old, view sharedView) error {
+	if relID == "" || old == view {
+		return nil
+	}
+	data := map[string]string{keySharedID: view.id, keySharedProblem: view.problem}
+	if err := c.tools.RelationSet(ctx, relID, true, data); err != nil {
+		return fmt.Errorf("publish shared storage identity: %w", err)
+	}
+	return nil
 }
 
 // openShared opens the shared root, or says in words why it cannot be used.
@@ -145,18 +187,6 @@ func localPlacement(dataDir, sharedPath, note string) (placement, error) {
 		return placement{}, fmt.Errorf("local release root: %w", err)
 	}
 	return placement{Root: root.Path(), UUID: root.Identity().UUID, SharedPath: sharedPath, Note: note, root: root}, nil
-}
-
-// leaderSharedID reads the shared-storage identity the leader published, "" if none yet.
-func (c *Charm) leaderSharedID(ctx context.Context, relID string) (string, error) {
-	if relID == "" {
-		return "", nil
-	}
-	data, err := c.tools.RelationGet(ctx, relID, c.env.AppName(), true)
-	if err != nil {
-		return "", fmt.Errorf("read peer application data: %w", err)
-	}
-	return data[keySharedID], nil
 }
 
 // revalidateRemembered compares the shared root with the identity this unit saw last time. The

@@ -228,3 +228,26 @@ func (m *fakeModel) unitDataDir(t *testing.T, c *Charm) string {
 }
 
 func TestMain(m *testing.M) { os.Exit(releasetest.RunTests(m)) }
+
+func TestLeaderThatCannotUseTheSharedPathSaysSo(t *testing.T) {
+	t.Parallel()
+	srv := serveReleases(t, "1.2.3")
+	cfg := testConfig(srv, filepath.Join(t.TempDir(), "not-mounted-here"))
+	m := newFakeModel(t, cfg)
+	reconcileAll(t, m, []string{"concourse-ci/0"})
+	if got := m.app[keySharedProblem]; !strings.Contains(got, "does not exist") || m.app[keySharedID] != "" {
+		t.Fatalf("leader published %v, want no identity and the problem", m.app)
+	}
+}
+
+func TestFollowerDoesNotWaitForALeaderWithoutSharedStorage(t *testing.T) {
+	t.Parallel()
+	srv := serveReleases(t, "1.2.3")
+	m := newFakeModel(t, testConfig(srv, t.TempDir()))
+	m.app[keySharedProblem] = "shared-storage-path /x is not a mount point"
+	reconcileAll(t, m, []string{"concourse-ci/1"})
+	st := m.lastStatus("concourse-ci/1")
+	if st.State != juju.Active || !strings.Contains(st.Message, "the leader cannot use it either") {
+		t.Errorf("status %+v, want active on a local copy saying the leader cannot use the path", st)
+	}
+}

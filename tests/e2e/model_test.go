@@ -90,13 +90,15 @@ func (m *model) hooks(unit string) []string {
 // addressed through the bridge's host address for nspawn machines.
 type releaseServer struct {
 	*releasetest.Handler
-	base string
+	base      string
+	artifacts map[string]releasetest.Artifact
 }
 
 func serveRelease(t *testing.T, version string) *releaseServer {
 	t.Helper()
 	dir := t.TempDir()
-	if _, err := releasetest.WriteRelease(dir, "amd64", releasetest.TarballOptions{Version: version, PadBytes: 2 << 20}); err != nil {
+	art, err := releasetest.WriteRelease(dir, "amd64", releasetest.TarballOptions{Version: version, PadBytes: 2 << 20})
+	if err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "0.0.0.0:0")
@@ -115,8 +117,11 @@ func serveRelease(t *testing.T, version string) *releaseServer {
 		host = machine.DefaultNetwork().HostIP()
 	}
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return &releaseServer{Handler: h, base: "http://" + net.JoinHostPort(host, port)}
+	return &releaseServer{Handler: h, base: "http://" + net.JoinHostPort(host, port),
+		artifacts: map[string]releasetest.Artifact{version: art}}
 }
+
+func (s *releaseServer) artifact(version string) releasetest.Artifact { return s.artifacts[version] }
 
 func (s *releaseServer) downloads(version string) int {
 	return s.Stats(releasetest.URLPath(version, "amd64")).Requests

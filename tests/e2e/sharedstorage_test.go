@@ -120,3 +120,25 @@ func TestWithoutSharedDirEachMachineDownloads(t *testing.T) {
 	}
 	wantStatuses(t, m, 3, "(local)")
 }
+
+// TestAirGappedInstallFromResource: with the release attached as the concourse-release resource
+// and its sha256 pinned, units install without touching download-url, once on shared storage.
+func TestAirGappedInstallFromResource(t *testing.T) {
+	t.Parallel()
+	m := newModel(t)
+	srv := serveRelease(t, version)
+	art := srv.artifact(version)
+	shared := filepath.Join(t.TempDir(), "shared")
+	m.juju(deployArgs(m, srv, 2, append(sharedDirArgs(shared), "--config", "checksum="+art.SHA256)...)...)
+	// Attached before any hook runs, as `juju deploy --resource` would.
+	m.juju("attach-resource", "concourse-ci", "concourse-release="+art.Path)
+	m.juju("wait")
+	if n := srv.downloads(version); n != 0 {
+		t.Errorf("%d downloads from download-url with the release attached as a resource, want 0", n)
+	}
+	wantStatuses(t, m, 2, "shared storage")
+	out := m.juju("run", "concourse-ci/1", "shared-storage-info")
+	if !strings.Contains(out, "source: resource") || !strings.Contains(out, art.SHA256) {
+		t.Errorf("shared-storage-info does not show the pinned resource as the source:\n%s", out)
+	}
+}

@@ -94,12 +94,16 @@ type releaseServer struct {
 	artifacts map[string]releasetest.Artifact
 }
 
-func serveRelease(t *testing.T, version string) *releaseServer {
+func serveRelease(t *testing.T, versions ...string) *releaseServer {
 	t.Helper()
 	dir := t.TempDir()
-	art, err := releasetest.WriteRelease(dir, "amd64", releasetest.TarballOptions{Version: version, PadBytes: 2 << 20})
-	if err != nil {
-		t.Fatal(err)
+	arts := map[string]releasetest.Artifact{}
+	for _, v := range versions {
+		art, err := releasetest.WriteRelease(dir, "amd64", releasetest.TarballOptions{Version: v, PadBytes: 2 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		arts[v] = art
 	}
 	ln, err := net.Listen("tcp", "0.0.0.0:0")
 	if err != nil {
@@ -118,7 +122,7 @@ func serveRelease(t *testing.T, version string) *releaseServer {
 	}
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	return &releaseServer{Handler: h, base: "http://" + net.JoinHostPort(host, port),
-		artifacts: map[string]releasetest.Artifact{version: art}}
+		artifacts: arts}
 }
 
 func (s *releaseServer) artifact(version string) releasetest.Artifact { return s.artifacts[version] }

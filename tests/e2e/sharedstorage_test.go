@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -140,5 +141,49 @@ func TestAirGappedInstallFromResource(t *testing.T) {
 	out := m.juju("run", "concourse-ci/1", "shared-storage-info")
 	if !strings.Contains(out, "source: resource") || !strings.Contains(out, art.SHA256) {
 		t.Errorf("shared-storage-info does not show the pinned resource as the source:\n%s", out)
+	}
+}
+
+// TestVersionChangeAndBadChecksum: an operator pins a wrong checksum for a new version (blocked,
+// saying what was expected, the running release untouched), fixes it, and the old release is
+// removed from shared storage once no unit refers to it.
+func TestVersionChangeAndBadChecksum(t *testing.T) {
+	t.Parallel()
+	const next = "7.14.4"
+	m := newModel(t)
+	srv := serveRelease(t, version, next)
+	shared := filepath.Join(t.TempDir(), "shared")
+	m.juju(deployArgs(m, srv, 2, sharedDirArgs(shared)...)...)
+	m.juju("wait")
+	oldDir := filepath.Join(shared, "releases", version+"-amd64")
+
+	wrong := strings.Repeat("0", 64)
+	m.juju("config", "concourse-ci", "version="+next, "checksum="+wrong)
+	m.juju("wait")
+	for name, u := range m.status().Applications["concourse-ci"].Units {
+		ws := u.WorkloadStatus
+		if ws.Current != "blocked" || !strings.Contains(ws.Message, wrong) || !strings.Contains(ws.Message, srv.artifact(next).SHA256) {
+			t.Errorf("%s: %s %q, want blocked with the expected and actual sha256", name, ws.Current, ws.Message)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(oldDir, ".complete")); err != nil {
+		t.Fatalf("the running release was touched by a bad download: %v", err)
+	}
+
+	m.juju("config", "concourse-ci", "checksum=")
+	m.juju("wait")
+	m.juju("update-status") // the leader collects releases no unit uses any more
+	m.juju("wait")
+	app := m.status().Applications["concourse-ci"]
+	for name, u := range app.Units {
+		if ws := u.WorkloadStatus; ws.Current != "active" || !strings.Contains(ws.Message, next) {
+			t.Errorf("%s: %s %q, want active on %s", name, ws.Current, ws.Message, next)
+		}
+	}
+	if app.Version != next {
+		t.Errorf("application version %q, want %s", app.Version, next)
+	}
+	if _, err := os.Stat(oldDir); !os.IsNotExist(err) {
+		t.Errorf("%s still on shared storage after every unit moved to %s (err %v)", version, next, err)
 	}
 }

@@ -206,6 +206,10 @@ func afterHook(m *state.Model, u *state.Unit, h state.Hook) bool {
 				delete(m.Relations, r.ID)
 			}
 		}
+	case "storage-attached":
+		if s := m.Storage[h.StorageID]; s != nil {
+			s.Attached = true
+		}
 	case "storage-detaching":
 		if s := m.Storage[h.StorageID]; s != nil {
 			if u.DestroyStor {

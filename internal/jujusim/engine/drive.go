@@ -181,7 +181,8 @@ type job struct {
 	retry   bool
 	machine state.Machine
 	app     state.Application
-	charmTo int // copy this charm revision onto the machine first (-1: none)
+	charmTo int  // copy this charm revision onto the machine first (-1: none)
+	skip    bool // finish the hook without running the charm
 }
 
 type plan struct {
@@ -269,12 +270,37 @@ func (e *Engine) nextHook(m *state.Model, u *state.Unit, p *plan) (state.Hook, b
 	for len(u.Queue) > 0 {
 		h := u.Queue[0]
 		u.Queue = u.Queue[1:]
-		if h.RelationID >= 0 && m.Relations[h.RelationID] == nil {
-			continue // the relation went away before the hook ran
+		if !due(m, u, h) {
+			continue
 		}
 		return h, false, true
 	}
 	return state.Hook{}, false, false
+}
+
+// due reports whether a queued hook still applies when its turn comes: its
+// relation still exists; a remote unit is joined only while it is alive and
+// changed only while joined (Juju's relation resolver works from the live
+// membership); stop only for a started unit (uniter resolver:
+// "localState.Started && !localState.Stopped"); storage-detaching only for
+// storage whose storage-attached hook ran (worker/uniter/storage).
+func due(m *state.Model, u *state.Unit, h state.Hook) bool {
+	r := m.Relations[h.RelationID]
+	switch {
+	case h.RelationID >= 0 && r == nil:
+		return false // the relation went away before the hook ran
+	case h.Kind == "relation-joined":
+		ru := m.Units[h.RemoteUnit]
+		return ru != nil && !ru.Dying
+	case h.Kind == "relation-changed" && h.RemoteUnit != "":
+		return state.HasString(r.Joined[u.Name], h.RemoteUnit)
+	case h.Kind == "stop":
+		return u.Started
+	case h.Kind == "storage-detaching":
+		s := m.Storage[h.StorageID]
+		return s != nil && s.Attached
+	}
+	return true
 }
 
 // startJob records the hook context and the relation membership Juju shows
@@ -306,6 +332,9 @@ func (e *Engine) startJob(m *state.Model, u *state.Unit, h state.Hook, retry boo
 	}
 	app := m.Applications[u.App]
 	j := job{unit: u.Name, ctxID: id, hook: h, retry: retry, machine: *m.Machines[u.Machine], app: *app, charmTo: -1}
+	// A unit that never installed has no remove hook to run (uniter resolver:
+	// remove only if "localState.Installed"); the job only removes the unit.
+	j.skip = h.Kind == "remove" && !u.Installed
 	if !j.machine.Ready || h.Kind == "upgrade-charm" && u.CharmRev != app.Revision {
 		j.charmTo = app.Revision
 	}

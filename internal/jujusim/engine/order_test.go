@@ -73,9 +73,11 @@ func TestAddAndRemoveUnitHookOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.wait()
-	h.wantEvents("recorder/0", "stop - - -",
+	// Juju's order (worker/uniter resolvers): storage first, then relations
+	// then stop and remove.
+	h.wantEvents("recorder/0", "data-storage-detaching - - data/0",
 		"cluster-relation-departed recorder/1 cluster:0 -", "cluster-relation-departed recorder/2 cluster:0 -",
-		"cluster-relation-broken - cluster:0 -", "data-storage-detaching - - data/0", "remove - - -")
+		"cluster-relation-broken - cluster:0 -", "stop - - -", "remove - - -")
 	h.wantEvents("recorder/1", "cluster-relation-departed recorder/0 cluster:0 -", "leader-elected - - -")
 	h.wantEvents("recorder/2", "cluster-relation-departed recorder/0 cluster:0 -", "leader-settings-changed - - -")
 	if _, err := os.Stat(filepath.Join(h.e.ModelDir, "machines", "0")); !os.IsNotExist(err) {
@@ -152,4 +154,45 @@ func TestRefreshAndLeadershipHookOrder(t *testing.T) {
 	if st.Applications["recorder"].CharmRev != 1 {
 		t.Fatalf("charm rev %d after refresh, want 1", st.Applications["recorder"].CharmRev)
 	}
+}
+
+func TestRemoveUnitRunsOnlyTheHooksItsStateCallsFor(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.deploy(1, func(a *DeployArgs) { a.App = "web" })
+	h.deploy(1, func(a *DeployArgs) { a.App = "worker" })
+	if err := h.e.Integrate("web:api", "worker"); err != nil {
+		t.Fatal(err)
+	}
+	h.wait()
+	h.events("web/0")
+	h.events("worker/0")
+
+	// A unit removed before it ran anything: no storage-attached ran, it was
+	// never installed or started, so Juju runs none of its removal hooks.
+	added, err := h.e.AddUnit("worker", 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.e.RemoveUnit(added[0], true); err != nil {
+		t.Fatal(err)
+	}
+	h.wait()
+	h.wantEvents(added[0])
+	if _, ok := h.model().Units[added[0]]; ok {
+		t.Fatalf("%s still in the model after removal", added[0])
+	}
+	h.wantEvents("web/0")
+
+	// A started unit in a regular relation: storage, then departed and
+	// broken, then stop and remove; the other side sees departed.
+	if err := h.e.RemoveUnit("worker/0", true); err != nil {
+		t.Fatal(err)
+	}
+	h.wait()
+	h.wantEvents("worker/0", "data-storage-detaching - - data/1", "cluster-relation-broken - cluster:1 -",
+		"backend-relation-departed web/0 backend:2 -", "backend-relation-broken - backend:2 -",
+		"stop - - -", "remove - - -")
+	h.wantEvents("web/0", "api-relation-departed worker/0 api:2 -")
+	h.noOverlaps()
 }

@@ -22,7 +22,7 @@ func (e *Engine) runJob(ctx context.Context, j job) error {
 	if err != nil {
 		return e.abandon(j, err)
 	}
-	if j.charmTo >= 0 {
+	if j.charmTo >= 0 && !j.skip {
 		if err := e.installCharm(ctx, mc, j); err != nil {
 			return e.abandon(j, err)
 		}
@@ -30,6 +30,7 @@ func (e *Engine) runJob(ctx context.Context, j job) error {
 	charmDir := jujusim.MachinePath(mc, agentDir(j.unit)+"/charm")
 	hostCharm := e.charmDir(j.app.Name, j.app.Revision)
 	argv, found := entryPoint(hostCharm, charmDir, j.hook)
+	found = found && !j.skip
 	logPath := state.LogPath(e.ModelDir, j.unit)
 	tag := state.UnitTag(j.unit)
 	code := 0

@@ -210,9 +210,16 @@ func (e *Engine) newStorage(m *state.Model, app *state.Application, name, owner 
 	return s, nil
 }
 
-// RemoveUnit marks the unit dying and queues its removal hooks: stop, then
-// relation-departed per remote unit and relation-broken per relation, then
-// storage-detaching, then remove. Other units see relation-departed.
+// RemoveUnit marks the unit dying and queues what Juju's uniter runs for a
+// dying unit, in its order: storage-detaching first (the storage resolver
+// runs before the others), then per relation relation-departed for each
+// remote unit seen and relation-broken, except for peer relations
+// (worker/uniter/relation/resolver.go: "remoteBroken && !isPeer"), then stop
+// and remove (worker/uniter/resolver.go nextOp, Dying). Whether stop, remove
+// and storage-detaching actually run is decided when they come up
+// (nextHook, startJob): stop only once started, remove only once installed,
+// storage-detaching only for storage whose storage-attached ran. Other units
+// see relation-departed.
 func (e *Engine) RemoveUnit(name string, destroyStorage bool) error {
 	return e.store().Update(func(m *state.Model) error {
 		u, ok := m.Units[name]
@@ -229,27 +236,34 @@ func (e *Engine) RemoveUnit(name string, destroyStorage bool) error {
 			// drops the failed hook so removal proceeds.
 			u.Error = nil
 		}
-		m.Enqueue(name, state.SimpleHook("stop"))
-		for _, r := range appRelations(m, u.App) {
-			for _, remote := range r.Joined[name] {
-				m.Enqueue(name, relationHook(r, u.App, "relation-departed", remote, name))
-			}
-			if state.HasString(r.Entered, name) {
-				m.Enqueue(name, relationHook(r, u.App, "relation-broken", "", ""))
-			}
-			for other, seen := range r.Joined {
-				if other != name && state.HasString(seen, name) {
-					otherApp, _ := state.SplitUnit(other)
-					m.Enqueue(other, relationHook(r, otherApp, "relation-departed", name, name))
-				}
-			}
-		}
 		for _, id := range sortedStorage(m, name) {
 			m.Enqueue(name, storageHook(m.Storage[id], "storage-detaching"))
 		}
+		for _, r := range appRelations(m, u.App) {
+			queueDeparture(m, r, u)
+		}
+		m.Enqueue(name, state.SimpleHook("stop"))
 		m.Enqueue(name, state.SimpleHook("remove"))
 		return nil
 	})
+}
+
+// queueDeparture queues the dying unit u's relation-departed per remote unit
+// it has seen and, outside peer relations, relation-broken; the remote units
+// that have seen u get relation-departed.
+func queueDeparture(m *state.Model, r *state.Relation, u *state.Unit) {
+	for _, remote := range r.Joined[u.Name] {
+		m.Enqueue(u.Name, relationHook(r, u.App, "relation-departed", remote, u.Name))
+	}
+	if state.HasString(r.Entered, u.Name) {
+		m.Enqueue(u.Name, relationHook(r, u.App, "relation-broken", "", ""))
+	}
+	for other, seen := range r.Joined {
+		if other != u.Name && state.HasString(seen, u.Name) {
+			otherApp, _ := state.SplitUnit(other)
+			m.Enqueue(other, relationHook(r, otherApp, "relation-departed", u.Name, u.Name))
+		}
+	}
 }
 
 func sortedStorage(m *state.Model, owner string) []string {

@@ -173,6 +173,9 @@ type StorageInstance struct {
 	HostDir  string `json:"host-dir"`        // backing directory in the model dir
 	Path     string `json:"path"`            // where hooks see it (storage-get location)
 	SizeMiB  uint64 `json:"size-mib"`
+	// Attached is set once the owner's storage-attached hook ran: Juju runs
+	// storage-detaching only for storage the charm was told about.
+	Attached bool `json:"attached,omitempty"`
 }
 
 // Secret is a Juju secret.

@@ -74,10 +74,10 @@ func TestAddAndRemoveUnitHookOrder(t *testing.T) {
 	}
 	h.wait()
 	// Juju's order (worker/uniter resolvers): storage first, then relations
-	// then stop and remove.
+	// a peer relation is departed but never broken, then stop and remove.
 	h.wantEvents("recorder/0", "data-storage-detaching - - data/0",
 		"cluster-relation-departed recorder/1 cluster:0 -", "cluster-relation-departed recorder/2 cluster:0 -",
-		"cluster-relation-broken - cluster:0 -", "stop - - -", "remove - - -")
+		"stop - - -", "remove - - -")
 	h.wantEvents("recorder/1", "cluster-relation-departed recorder/0 cluster:0 -", "leader-elected - - -")
 	h.wantEvents("recorder/2", "cluster-relation-departed recorder/0 cluster:0 -", "leader-settings-changed - - -")
 	if _, err := os.Stat(filepath.Join(h.e.ModelDir, "machines", "0")); !os.IsNotExist(err) {
@@ -190,7 +190,8 @@ func TestRemoveUnitRunsOnlyTheHooksItsStateCallsFor(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.wait()
-	h.wantEvents("worker/0", "data-storage-detaching - - data/1", "cluster-relation-broken - cluster:1 -",
+	// Its peer relation (no peers here) is never broken.
+	h.wantEvents("worker/0", "data-storage-detaching - - data/1",
 		"backend-relation-departed web/0 backend:2 -", "backend-relation-broken - backend:2 -",
 		"stop - - -", "remove - - -")
 	h.wantEvents("web/0", "api-relation-departed worker/0 api:2 -")

@@ -255,7 +255,7 @@ func queueDeparture(m *state.Model, r *state.Relation, u *state.Unit) {
 	for _, remote := range r.Joined[u.Name] {
 		m.Enqueue(u.Name, relationHook(r, u.App, "relation-departed", remote, u.Name))
 	}
-	if state.HasString(r.Entered, u.Name) {
+	if state.HasString(r.Entered, u.Name) && !r.IsPeer() {
 		m.Enqueue(u.Name, relationHook(r, u.App, "relation-broken", "", ""))
 	}
 	for other, seen := range r.Joined {

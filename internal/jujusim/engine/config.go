@@ -78,9 +78,11 @@ func (e *Engine) Config(appName string) (map[string]ConfigOption, error) {
 	return out, err
 }
 
-// Refresh upgrades the application to the charm at path: upgrade-charm,
-// config-changed, start on every unit; user config is kept where the option
-// still exists.
+// Refresh upgrades the application to the charm at path: upgrade-charm then
+// config-changed on every unit (operation/runhook.go: committing
+// upgrade-charm queues config-changed; start runs only for a unit that has
+// not started, which its queue already holds); user config is kept where
+// the option still exists.
 func (e *Engine) Refresh(appName, path string) error {
 	var rev int
 	err := e.store().View(func(m *state.Model) error {
@@ -123,7 +125,6 @@ func (e *Engine) Refresh(appName, path string) error {
 			}
 			m.Enqueue(name, state.SimpleHook("upgrade-charm"))
 			m.Enqueue(name, state.SimpleHook("config-changed"))
-			m.Enqueue(name, state.SimpleHook("start"))
 		}
 		return nil
 	})

@@ -131,7 +131,8 @@ func (e *Engine) Refresh(appName, path string) error {
 }
 
 // AttachResource copies file into the model dir (visible on every machine)
-// and makes resource-get return it.
+// and makes resource-get return it; installed units run upgrade-charm and
+// config-changed.
 func (e *Engine) AttachResource(appName, name, file string) error {
 	return e.store().Update(func(m *state.Model) error {
 		app, err := appOf(m, appName)
@@ -157,12 +158,26 @@ func (e *Engine) AttachResource(appName, name, file string) error {
 		}
 		app.Resources[name] = dest
 		for _, unit := range m.AppUnits(appName) {
-			if m.Units[unit].Started {
+			if u := m.Units[unit]; !u.Dying && installedOrInstalling(m, u) {
 				m.Enqueue(unit, state.SimpleHook("upgrade-charm"))
+				m.Enqueue(unit, state.SimpleHook("config-changed"))
 			}
 		}
 		return nil
 	})
+}
+
+// installedOrInstalling reports whether u deployed its charm already: a new
+// resource bumps the application's CharmModifiedVersion, and every unit that
+// installed (or is installing) with the old one runs upgrade-charm, whose
+// commit queues config-changed (uniter resolver charmModified,
+// operation/runhook.go). A unit yet to install gets the resource anyway.
+func installedOrInstalling(m *state.Model, u *state.Unit) bool {
+	if u.Installed {
+		return true
+	}
+	hc := m.Contexts[u.Running]
+	return hc != nil && hc.Hook.Kind == "install"
 }
 
 func resourceNames[T any](res map[string]T) []string {

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -197,4 +199,41 @@ func TestRemoveUnitRunsOnlyTheHooksItsStateCallsFor(t *testing.T) {
 		"stop - - -", "remove - - -")
 	h.wantEvents("web/0", "api-relation-departed worker/0 api:2 -")
 	h.noOverlaps()
+}
+
+func TestAttachResourceUpgradesEveryInstalledUnit(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.behaviour(`if [ "$JUJU_DISPATCH_PATH" = hooks/start ] && [ "$tag" = recorder-1 ] && [ -f "$dir/fail-start" ]; then rc=1; fi
+`)
+	if err := os.WriteFile(filepath.Join(h.e.ModelDir, "recorder", "fail-start"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.deploy(2)
+	var he *HookError
+	if err := h.e.Drive(context.Background(), DriveOptions{}); !errors.As(err, &he) || he.Unit != "recorder/1" || he.Hook != "start" {
+		t.Fatalf("want recorder/1 stuck in start, got %v", err)
+	}
+	h.events("recorder/0")
+	h.events("recorder/1")
+	payload := filepath.Join(t.TempDir(), "payload.txt")
+	if err := os.WriteFile(payload, []byte("v2"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.e.AttachResource("recorder", "payload", payload); err != nil {
+		t.Fatal(err)
+	}
+	// recorder/1 installed but never started: it still gets the upgrade.
+	if err := os.Remove(filepath.Join(h.e.ModelDir, "recorder", "fail-start")); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.e.Resolve("recorder/1", false); err != nil {
+		t.Fatal(err)
+	}
+	h.wait()
+	h.wantEvents("recorder/0", "upgrade-charm - - -", "config-changed - - -")
+	got := h.events("recorder/1")
+	if len(got) < 3 || got[0] != "start - - -" || strings.Join(got[len(got)-2:], ",") != "upgrade-charm - - -,config-changed - - -" {
+		t.Fatalf("recorder/1 events %q, want start first and upgrade-charm, config-changed last", got)
+	}
 }

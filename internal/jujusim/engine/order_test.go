@@ -81,7 +81,7 @@ func TestAddAndRemoveUnitHookOrder(t *testing.T) {
 		"cluster-relation-departed recorder/1 cluster:0 -", "cluster-relation-departed recorder/2 cluster:0 -",
 		"stop - - -", "remove - - -")
 	h.wantEvents("recorder/1", "cluster-relation-departed recorder/0 cluster:0 -", "leader-elected - - -")
-	h.wantEvents("recorder/2", "cluster-relation-departed recorder/0 cluster:0 -", "leader-settings-changed - - -")
+	h.wantEvents("recorder/2", "cluster-relation-departed recorder/0 cluster:0 -")
 	if _, err := os.Stat(filepath.Join(h.e.ModelDir, "machines", "0")); !os.IsNotExist(err) {
 		t.Fatalf("machine 0 not destroyed: %v", err)
 	}
@@ -151,8 +151,18 @@ func TestRefreshAndLeadershipHookOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.wait()
+	// The minion gets nothing: leader-settings-changed follows leader-set only.
 	h.wantEvents("recorder/1", "leader-elected - - -")
-	h.wantEvents("recorder/0", "leader-settings-changed - - -")
+	h.wantEvents("recorder/0")
+	// A leader-set does wake the minion.
+	h.behaviour(`if [ "$JUJU_DISPATCH_PATH" = hooks/update-status ] && [ "$(is-leader)" = True ]; then leader-set epoch=2; fi
+`)
+	if err := h.e.UpdateStatus(); err != nil {
+		t.Fatal(err)
+	}
+	h.wait()
+	h.wantEvents("recorder/1", "update-status - - -")
+	h.wantEvents("recorder/0", "update-status - - -", "leader-settings-changed - - -")
 	st, _ := h.e.Status()
 	if st.Applications["recorder"].CharmRev != 1 {
 		t.Fatalf("charm rev %d after refresh, want 1", st.Applications["recorder"].CharmRev)

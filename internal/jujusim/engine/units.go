@@ -278,8 +278,9 @@ func sortedStorage(m *state.Model, owner string) []string {
 }
 
 // electLeader moves leadership of app to unit (or to the lowest live unit
-// when unit is ""), queueing leader-elected on the new leader and
-// leader-settings-changed on the others.
+// when unit is ""), queueing leader-elected on the new leader. The others
+// get nothing: leader-settings-changed follows a change of the leader
+// settings (leader-set), not of the leader (uniter leadership resolver).
 func electLeader(m *state.Model, appName, unit string) {
 	app := m.Applications[appName]
 	if unit == "" {
@@ -295,11 +296,6 @@ func electLeader(m *state.Model, appName, unit string) {
 		return
 	}
 	m.Enqueue(unit, state.SimpleHook("leader-elected"))
-	for _, name := range m.AppUnits(appName) {
-		if name != unit && !m.Units[name].Dying {
-			m.Enqueue(name, state.SimpleHook("leader-settings-changed"))
-		}
-	}
 }
 
 // SetLeader moves leadership to unit.

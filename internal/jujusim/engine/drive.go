@@ -328,6 +328,8 @@ func (e *Engine) startJob(m *state.Model, u *state.Unit, h state.Hook, retry boo
 			}
 		case "relation-departed":
 			r.Joined[u.Name] = state.RemoveString(r.Joined[u.Name], h.Departing)
+		case "relation-created":
+			enterScope(m, r, u)
 		}
 	}
 	app := m.Applications[u.App]
@@ -339,6 +341,21 @@ func (e *Engine) startJob(m *state.Model, u *state.Unit, h state.Hook, retry boo
 		j.charmTo = app.Revision
 	}
 	return j
+}
+
+// enterScope is the unit joining relation r, just before its
+// relation-created hook (uniter relationer Join): the apiserver's EnterScope
+// starts the unit's bag with its address (private-address, ingress-address,
+// egress-subnets as address/32) before the charm writes anything.
+func enterScope(m *state.Model, r *state.Relation, u *state.Unit) {
+	if _, ok := r.UnitData[u.Name]; ok {
+		return // entered before (a retried hook): EnterScope keeps the bag
+	}
+	mc := m.Machines[u.Machine]
+	if mc == nil || mc.Address == "" {
+		return
+	}
+	r.UnitData[u.Name] = state.Bag{"private-address": mc.Address, "ingress-address": mc.Address, "egress-subnets": mc.Address + "/32"}
 }
 
 func logTail(path string, n int) string {

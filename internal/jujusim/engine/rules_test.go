@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +13,33 @@ import (
 
 	"github.com/concourse-ci-machine/concourse-ci-machine/internal/jujusim/state"
 )
+
+// withAddresses is the bag Juju's EnterScope gives unit (its machine address
+// as private-address and ingress-address, egress-subnets address/32) plus
+// the given key/value pairs.
+func (h *harness) withAddresses(unit string, kv ...string) state.Bag {
+	h.t.Helper()
+	m := h.model()
+	addr := m.Machines[m.Units[unit].Machine].Address
+	if addr == "" {
+		h.t.Fatalf("%s has no machine address", unit)
+	}
+	bag := state.Bag{"private-address": addr, "ingress-address": addr, "egress-subnets": addr + "/32"}
+	for i := 0; i+1 < len(kv); i += 2 {
+		bag[kv[i]] = kv[i+1]
+	}
+	return bag
+}
+
+// jsonFile decodes a JSON object the behaviour script wrote.
+func (h *harness) jsonFile(name string) state.Bag {
+	h.t.Helper()
+	var bag state.Bag
+	if err := json.Unmarshal([]byte(h.file(name)), &bag); err != nil {
+		h.t.Fatalf("%s: %v", name, err)
+	}
+	return bag
+}
 
 func (h *harness) model() *state.Model {
 	h.t.Helper()
@@ -41,7 +70,7 @@ hooks/update-status)
   relation-set -r cluster:0 mine=$tag 2> "$dir/$tag.unit-err"; echo $? > "$dir/$tag.unit-rc"
   relation-set -r cluster:0 --app owner=$tag 2> "$dir/$tag.app-err"; echo $? > "$dir/$tag.app-rc"
   relation-get -r cluster:0 --app - recorder > "$dir/$tag.own-app" 2>&1; echo $? > "$dir/$tag.own-app-rc"
-  relation-get -r cluster:0 - $JUJU_UNIT_NAME > "$dir/$tag.own-unit" ;;
+  relation-get -r cluster:0 --format=json - $JUJU_UNIT_NAME > "$dir/$tag.own-unit" ;;
 hooks/cluster-relation-changed)
   if [ -n "$JUJU_REMOTE_UNIT" ]; then
     relation-get --format=json - "$JUJU_REMOTE_UNIT" > "$dir/$tag.saw-$(echo $JUJU_REMOTE_UNIT | tr / -)"
@@ -65,21 +94,21 @@ esac
 	if h.file("recorder-1.own-app-rc") != "0" || h.file("recorder-0.own-app") != "owner: recorder-0" {
 		t.Fatalf("own app bag reads: leader %q non-leader %q", h.file("recorder-0.own-app"), h.file("recorder-1.own-app"))
 	}
-	if h.file("recorder-0.own-unit") != "mine: recorder-0" {
-		t.Fatalf("a unit sees its own pending write: got %q", h.file("recorder-0.own-unit"))
+	if got, want := h.jsonFile("recorder-0.own-unit"), h.withAddresses("recorder/0", "mine", "recorder-0"); !maps.Equal(got, want) {
+		t.Fatalf("a unit sees its own pending write: got %v, want %v", got, want)
 	}
 	r := h.model().Relations[0]
-	for unit, want := range map[string]string{"recorder/0": "recorder-0", "recorder/1": "recorder-1"} {
-		if bag := r.UnitData[unit]; len(bag) != 1 || bag["mine"] != want {
-			t.Errorf("%s bag = %v, want only mine=%s", unit, bag, want)
+	for unit, tag := range map[string]string{"recorder/0": "recorder-0", "recorder/1": "recorder-1"} {
+		if bag, want := r.UnitData[unit], h.withAddresses(unit, "mine", tag); !maps.Equal(bag, want) {
+			t.Errorf("%s bag = %v, want %v", unit, bag, want)
 		}
 	}
 	if bag := r.AppData["recorder"]; len(bag) != 1 || bag["owner"] != "recorder-0" {
 		t.Errorf("app bag = %v, want only the leader's write", bag)
 	}
 	// Each unit saw the other's write through relation-changed.
-	if got := h.file("recorder-1.saw-recorder-0"); got != `{"mine":"recorder-0"}` {
-		t.Errorf("recorder/1 read recorder/0's bag as %q", got)
+	if got, want := h.jsonFile("recorder-1.saw-recorder-0"), h.withAddresses("recorder/0", "mine", "recorder-0"); !maps.Equal(got, want) {
+		t.Errorf("recorder/1 read recorder/0's bag as %v, want %v", got, want)
 	}
 	// The leader's app-bag write reaches the peer as relation-changed with
 	// no remote unit; in a peer relation the non-leader reads it.
@@ -117,7 +146,7 @@ esac
 	if u.Workload.Current != "error" || u.Workload.Message != `hook failed: "update-status"` {
 		t.Fatalf("workload after failure: %+v", u.Workload)
 	}
-	if len(m.Relations[0].UnitData["recorder/0"]) != 0 || len(u.Ports) != 0 {
+	if !maps.Equal(m.Relations[0].UnitData["recorder/0"], h.withAddresses("recorder/0")) || len(u.Ports) != 0 {
 		t.Fatalf("failed hook's relation-set/open-port were committed: %v %v", m.Relations[0].UnitData, u.Ports)
 	}
 	// Fix the cause and retry with resolve: now the same changes commit,
@@ -355,5 +384,29 @@ esac
 	}
 	if got := h.file("recorder-0.outside"); got != "ERROR not running an action" {
 		t.Fatalf("action-get in a hook: %q", got)
+	}
+}
+
+func TestUnitBagStartsWithTheUnitsAddress(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.behaviour(`case "$JUJU_DISPATCH_PATH" in
+hooks/cluster-relation-created)
+  relation-get --format=json - "$JUJU_UNIT_NAME" > "$dir/$tag.created" ;;
+hooks/cluster-relation-joined)
+  relation-get --format=json - "$JUJU_REMOTE_UNIT" > "$dir/$tag.joined" ;;
+esac
+`)
+	h.deploy(2)
+	h.wait()
+	for _, tc := range []struct{ file, unit string }{
+		{"recorder-0.created", "recorder/0"}, // own bag, before the charm wrote anything
+		{"recorder-1.created", "recorder/1"},
+		{"recorder-0.joined", "recorder/1"}, // the peer's bag as the other unit reads it
+		{"recorder-1.joined", "recorder/0"},
+	} {
+		if got, want := h.jsonFile(tc.file), h.withAddresses(tc.unit); !maps.Equal(got, want) {
+			t.Errorf("%s: got %v, want %v", tc.file, got, want)
+		}
 	}
 }

@@ -247,3 +247,50 @@ func TestAttachResourceUpgradesEveryInstalledUnit(t *testing.T) {
 		t.Fatalf("recorder/1 events %q, want start first and upgrade-charm, config-changed last", got)
 	}
 }
+
+// copyCharm copies the recorder test charm to a temporary directory with
+// its metadata.yaml changed by edit.
+func copyCharm(t *testing.T, edit func(meta string) string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "charm")
+	if err := os.CopyFS(dir, os.DirFS(charmPath("recorder"))); err != nil {
+		t.Fatal(err)
+	}
+	meta := filepath.Join(dir, "metadata.yaml")
+	data, err := os.ReadFile(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(meta, []byte(edit(string(data))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestStorageMountPoints(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, storage string
+		want          []string
+	}{
+		{"singleton with location", "    location: /srv/data\n", []string{"/srv/data"}},
+		{"multiple with location", "    location: /srv/data\n    multiple:\n      range: 2-3\n", []string{"/srv/data/data/0", "/srv/data/data/1"}},
+		{"no location", "", []string{"/var/lib/juju/storage/data/0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			dir := copyCharm(t, func(meta string) string {
+				return strings.Replace(meta, "    location: /srv/data\n", tc.storage, 1)
+			})
+			h.deploy(1, func(a *DeployArgs) { a.CharmPath = dir })
+			var got []string
+			for _, id := range sortedKeys(h.model().Storage) {
+				got = append(got, h.model().Storage[id].Location)
+			}
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Fatalf("storage locations %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -3,9 +3,9 @@ package engine
 import (
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"github.com/concourse-ci-machine/concourse-ci-machine/internal/jujusim/state"
 )
@@ -183,12 +183,16 @@ func (e *Engine) newStorage(m *state.Model, app *state.Application, name, owner 
 	meta := app.Stores[name]
 	num := m.Next("stores")
 	id := fmt.Sprintf("%s/%d", name, num)
+	// Juju's FilesystemMountPoint: a singleton store with a location uses it
+	// as is; otherwise the storage id is appended to the location, or to
+	// /var/lib/juju/storage: <location>/data/0.
 	loc := meta.Location
-	switch {
-	case loc == "":
-		loc = fmt.Sprintf("/var/lib/juju/storage/%s/%d", name, num)
-	case meta.CountMax != 1:
-		loc = fmt.Sprintf("%s/%d", strings.TrimRight(loc, "/"), num)
+	if loc == "" || meta.CountMax != 1 {
+		parent := loc
+		if parent == "" {
+			parent = "/var/lib/juju/storage"
+		}
+		loc = path.Join(parent, id)
 	}
 	hostDir := filepath.Join(e.ModelDir, "storage", fmt.Sprintf("%s-%d", name, num))
 	if err := os.MkdirAll(hostDir, 0o755); err != nil {

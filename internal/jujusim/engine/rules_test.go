@@ -410,3 +410,34 @@ esac
 		}
 	}
 }
+
+func TestRelationIDsLeaveOutABrokenRelation(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.deploy(1, func(a *DeployArgs) { a.App = "web" })
+	h.deploy(1, func(a *DeployArgs) { a.App = "worker" })
+	if err := h.e.Integrate("web:api", "worker"); err != nil {
+		t.Fatal(err)
+	}
+	h.wait()
+	h.behaviour(`case "$JUJU_DISPATCH_PATH" in
+hooks/api-relation-departed|hooks/api-relation-broken)
+  hook=${JUJU_DISPATCH_PATH#hooks/api-relation-}
+  relation-ids api > "$dir/$tag.ids-$hook"
+  relation-get -r "$JUJU_RELATION_ID" - "$JUJU_UNIT_NAME" > /dev/null; echo $? > "$dir/$tag.get-$hook" ;;
+esac
+`)
+	if err := h.e.RemoveRelation("web:api", "worker"); err != nil {
+		t.Fatal(err)
+	}
+	h.wait()
+	for file, want := range map[string]string{
+		"web-0.ids-departed": "api:2", // worker/0 is still a member when departed starts
+		"web-0.ids-broken":   "",      // dying and no members left: broken
+		"web-0.get-broken":   "0",     // but -r still reaches it
+	} {
+		if got := h.file(file); got != want {
+			t.Errorf("%s = %q, want %q", file, got, want)
+		}
+	}
+}

@@ -33,6 +33,21 @@ func visible(r *state.Relation, u *state.Unit) bool {
 	return ok && !state.HasString(r.Broken, u.Name)
 }
 
+// inactive reports whether r counts as broken for u, so that relation-ids
+// leaves it out (still readable with -r): a dying non-peer relation in which
+// u has departed every remote unit, as during its relation-broken hook
+// (runner/context contextFactory: "broken := !isPeer && relationInactive &&
+// len(memberNames) == 0"; HookContext.RelationIds skips broken ones). The
+// unit a relation-departed hook is about is still a member until the hook
+// commits.
+func inactive(r *state.Relation, u *state.Unit, hc *state.HookContext) bool {
+	members := len(r.Joined[u.Name])
+	if hc.Hook.Kind == "relation-departed" && hc.Hook.RelationID == r.ID {
+		members++
+	}
+	return !r.IsPeer() && r.Dying && members == 0
+}
+
 // relationFromFlag resolves -r like jujuc's relationIdValue: "name:N" or
 // "N"; the default is the relation of the running relation hook.
 func (c *call) relationFromFlag(m *state.Model, hc *state.HookContext, u *state.Unit) (*state.Relation, error) {
@@ -79,7 +94,7 @@ func relationIDs(c *call) error {
 		var ids []int
 		for id, r := range m.Relations {
 			local, _, ok := r.Endpoint(u.App)
-			if ok && local.Endpoint == name && visible(r, u) {
+			if ok && local.Endpoint == name && visible(r, u) && !inactive(r, u, hc) {
 				ids = append(ids, id)
 			}
 		}

@@ -194,10 +194,6 @@ func afterHook(m *state.Model, u *state.Unit, h state.Hook) bool {
 		if u.Workload.Current == "waiting" || u.Workload.Current == "maintenance" && u.Workload.Message == "installing charm software" {
 			u.Workload = state.Status{Current: "unknown"}
 		}
-	case "relation-created":
-		if r != nil && !state.HasString(r.Entered, u.Name) {
-			r.Entered = append(r.Entered, u.Name)
-		}
 	case "relation-broken":
 		if r != nil {
 			r.Broken = append(r.Broken, u.Name)

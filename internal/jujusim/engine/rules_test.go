@@ -441,3 +441,33 @@ esac
 		}
 	}
 }
+
+func TestRelationsInvisibleUntilTheUnitEntersScope(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.behaviour(`case "$JUJU_DISPATCH_PATH" in
+hooks/install|hooks/cluster-relation-created)
+  hook=${JUJU_DISPATCH_PATH#hooks/}
+  relation-ids cluster > "$dir/$tag.ids-$hook"
+  relation-get -r cluster:0 - "$JUJU_UNIT_NAME" > /dev/null 2> "$dir/$tag.get-err-$hook"; echo $? > "$dir/$tag.get-$hook"
+  relation-set -r cluster:0 k=v 2> /dev/null; echo $? > "$dir/$tag.set-$hook" ;;
+esac
+`)
+	h.deploy(1)
+	h.wait()
+	for file, want := range map[string]string{
+		// During install the unit is not in the peer relation's scope yet.
+		"recorder-0.ids-install":     "",
+		"recorder-0.get-install":     "2",
+		"recorder-0.get-err-install": `ERROR invalid value "cluster:0" for option -r: relation not found`,
+		"recorder-0.set-install":     "2",
+		// From relation-created on it is.
+		"recorder-0.ids-cluster-relation-created": "cluster:0",
+		"recorder-0.get-cluster-relation-created": "0",
+		"recorder-0.set-cluster-relation-created": "0",
+	} {
+		if got := h.file(file); got != want {
+			t.Errorf("%s = %q, want %q", file, got, want)
+		}
+	}
+}

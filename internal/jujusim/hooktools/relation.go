@@ -26,11 +26,12 @@ func relationTools() map[string]tool {
 	}
 }
 
-// visible reports whether unit u can use relation r: its application is an
-// endpoint and it has not yet run relation-broken for it.
+// visible reports whether unit u can use relation r: it has entered the
+// relation's scope (which Juju does only once the unit is installed, just
+// before relation-created: worker/uniter/relation createdRelationsResolver)
+// and has not yet run relation-broken for it.
 func visible(r *state.Relation, u *state.Unit) bool {
-	_, _, ok := r.Endpoint(u.App)
-	return ok && !state.HasString(r.Broken, u.Name)
+	return state.HasString(r.Entered, u.Name) && !state.HasString(r.Broken, u.Name)
 }
 
 // inactive reports whether r counts as broken for u, so that relation-ids

@@ -146,7 +146,7 @@ type Relation struct {
 	UnitData  map[string]Bag      `json:"unit-data"` // unit -> bag
 	AppData   map[string]Bag      `json:"app-data"`  // app -> bag
 	Joined    map[string][]string `json:"joined"`    // local unit -> remote units it has seen join
-	// Entered lists the units that ran relation-created (are in scope).
+	// Entered lists the units in scope: those that started relation-created.
 	Entered []string `json:"entered,omitempty"`
 	Dying   bool     `json:"dying,omitempty"`
 	// Broken lists the units that have run relation-broken.

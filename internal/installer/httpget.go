@@ -2,6 +2,9 @@ package installer
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -80,7 +83,7 @@ func getOnce(ctx context.Context, c *http.Client, rawURL string, stall time.Dura
 	req, err := http.NewRequestWithContext(reqCtx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		cancel()
-		return nil, false, fmt.Errorf("build request for %s: %w", rawURL, err)
+		return nil, false, fmt.Errorf("build request for %s: %w", displayURL(rawURL), err)
 	}
 	for k, v := range header {
 		req.Header[k] = v
@@ -95,17 +98,32 @@ func getOnce(ctx context.Context, c *http.Client, rawURL string, stall time.Dura
 		watch.stop()
 		cancel()
 		if ctx.Err() != nil {
-			return nil, false, fmt.Errorf("GET %s: %w", rawURL, ctx.Err())
+			return nil, false, fmt.Errorf("GET %s: %w", displayURL(rawURL), ctx.Err())
 		}
-		return nil, true, fmt.Errorf("GET %s: %w", rawURL, watch.explain(err))
+		return nil, !permanent(err), fmt.Errorf("GET %s: %w", displayURL(rawURL), watch.explain(redactTransportError(err)))
 	}
 	r := &response{Response: hr, watch: watch, cancel: cancel}
 	if hr.StatusCode != http.StatusOK && hr.StatusCode != http.StatusPartialContent {
 		r.Close()
-		se := &HTTPStatusError{URL: rawURL, Code: hr.StatusCode}
+		se := &HTTPStatusError{URL: displayURL(rawURL), Code: hr.StatusCode}
 		return nil, se.retryable(), se
 	}
 	return r, false, nil
+}
+
+// permanent reports transport failures that no retry can heal: a certificate the machine does not
+// trust, or a proxy setting that does not parse. Retrying them would only hold the hook for minutes
+// before failing with the same error.
+func permanent(err error) bool {
+	var (
+		unknownCA   x509.UnknownAuthorityError
+		badHost     x509.HostnameError
+		invalidCert x509.CertificateInvalidError
+		verify      *tls.CertificateVerificationError
+		proxy       *ProxyError
+	)
+	return errors.As(err, &unknownCA) || errors.As(err, &badHost) || errors.As(err, &invalidCert) ||
+		errors.As(err, &verify) || errors.As(err, &proxy)
 }
 
 // getWithRetry repeats getOnce while failures are retryable and budget lasts.

@@ -85,11 +85,12 @@ type origin struct {
 	url      string
 }
 
+// label names the origin in errors, statuses and the marker: credentials never show.
 func (o origin) label() string {
 	if o.resource != "" {
 		return o.resource
 	}
-	return o.url
+	return displayURL(o.url)
 }
 
 // expectation is the digest the tarball must have; algo "" means none
@@ -253,7 +254,7 @@ func transferFailure(ctx context.Context, rec *errRecorder, unpackErr error) err
 func (o origin) resultLabel(want expectation) string {
 	switch {
 	case o.resource == "":
-		return o.url
+		return displayURL(o.url)
 	case want.algo == "":
 		return SourceResourceUnpinned
 	default:

@@ -21,6 +21,7 @@ func TestParseSHA1Sidecar(t *testing.T) {
 		{"upper case", strings.ToUpper(sum) + "  " + name, sum, ""},
 		{"crlf", sum + "  " + name + "\r\n", sum, ""},
 		{"empty", "", "", "empty"},
+		{"whitespace only", " \t\n", "", "empty"},
 		{"short digest", sum[:39] + "  " + name, "", "malformed sha1"},
 		{"sha256 in sha1 file", strings.Repeat("a", 64) + "  " + name, "", "malformed sha1"},
 		{"not hex", strings.Repeat("g", 40), "", "not hex"},
@@ -51,7 +52,7 @@ func TestProxyFor(t *testing.T) {
 	cfg := ProxyConfig{
 		HTTPProxy:  "http://proxy:3128",
 		HTTPSProxy: "squid.internal:3129",
-		NoProxy:    "internal.example, .corp, 10.0.0.0/8, 192.168.1.5, mirror:8443",
+		NoProxy:    "internal.example, .corp, 10.0.0.0/8, 192.168.1.5, mirror:8443, dl.example:443, *.lab",
 	}
 	cases := []struct {
 		url, want string
@@ -70,6 +71,11 @@ func TestProxyFor(t *testing.T) {
 		{"https://mirror/x", "http://squid.internal:3129"},
 		{"http://127.0.0.1:8080/x", ""},
 		{"http://localhost/x", ""},
+		{"http://LOCALHOST/x", ""},
+		{"https://dl.example/x", ""},                 // default port 443 matches dl.example:443
+		{"http://dl.example/x", "http://proxy:3128"}, // port 80 does not
+		{"https://a.lab/x", ""},                      // "*.lab" is ".lab"
+		{"https://lab/x", "http://squid.internal:3129"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.url, func(t *testing.T) {

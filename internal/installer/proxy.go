@@ -1,7 +1,6 @@
 package installer
 
 import (
-	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -48,16 +47,29 @@ func (p ProxyConfig) ProxyFor(target *url.URL) (*url.URL, error) {
 		proxy, err = url.Parse("http://" + raw)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("invalid proxy address %q: %w", raw, err)
+		return nil, &ProxyError{Err: err}
 	}
 	return proxy, nil
 }
+
+// ProxyError is a proxy setting (JUJU_CHARM_HTTP(S)_PROXY) that does not parse. It does not repeat
+// the setting: a proxy URL may carry credentials.
+type ProxyError struct{ Err error }
+
+func (e *ProxyError) Error() string {
+	return "invalid proxy setting (JUJU_CHARM_HTTP_PROXY / JUJU_CHARM_HTTPS_PROXY): not a URL"
+}
+
+func (e *ProxyError) Unwrap() error { return e.Err }
 
 // bypass reports whether NoProxy exempts target: "*" exempts all; an IP or
 // CIDR matches addresses; "example.com" matches it and its subdomains;
 // ".example.com" only subdomains; an entry with ":port" also needs the port.
 func (p ProxyConfig) bypass(target *url.URL) bool {
-	host, port := target.Hostname(), target.Port()
+	host, port := strings.ToLower(target.Hostname()), target.Port()
+	if port == "" { // as httpproxy does: "mirror:443" matches https://mirror/
+		port = map[string]string{"http": "80", "https": "443"}[target.Scheme]
+	}
 	ip := net.ParseIP(host)
 	if host == "localhost" || (ip != nil && ip.IsLoopback()) {
 		return true
@@ -76,6 +88,7 @@ func (p ProxyConfig) bypass(target *url.URL) bool {
 			}
 			continue
 		}
+		entry = strings.TrimPrefix(entry, "*") // httpproxy reads "*.corp" as ".corp"
 		entryHost, entryPort := entry, ""
 		if h, pt, err := net.SplitHostPort(entry); err == nil {
 			entryHost, entryPort = h, pt
@@ -83,7 +96,7 @@ func (p ProxyConfig) bypass(target *url.URL) bool {
 		if entryPort != "" && entryPort != port {
 			continue
 		}
-		if hostMatches(strings.ToLower(host), entryHost) {
+		if hostMatches(host, entryHost) {
 			return true
 		}
 	}

@@ -81,18 +81,18 @@ func expandURL(template, version, arch string) (string, error) {
 		return "", &ConfigError{Field: FieldURL, Reason: "empty, and no concourse-release resource is attached"}
 	}
 	if !strings.Contains(template, versionMarker) {
-		return "", &ConfigError{Field: FieldURL, Reason: fmt.Sprintf("%q lacks %s", template, versionMarker)}
+		return "", &ConfigError{Field: FieldURL, Reason: fmt.Sprintf("%q lacks %s", displayURL(template), versionMarker)}
 	}
 	raw := strings.NewReplacer(versionMarker, version, archMarker, arch).Replace(template)
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "", &ConfigError{Field: FieldURL, Reason: fmt.Sprintf("%q: %v", raw, err)}
+		return "", &ConfigError{Field: FieldURL, Reason: fmt.Sprintf("%q: not a URL", displayURL(raw))}
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", &ConfigError{Field: FieldURL, Reason: fmt.Sprintf("%q: only http and https are supported", raw)}
+		return "", &ConfigError{Field: FieldURL, Reason: fmt.Sprintf("%q: only http and https are supported", displayURL(raw))}
 	}
 	if u.Host == "" {
-		return "", &ConfigError{Field: FieldURL, Reason: fmt.Sprintf("%q has no host", raw)}
+		return "", &ConfigError{Field: FieldURL, Reason: fmt.Sprintf("%q has no host", displayURL(raw))}
 	}
 	return raw, nil
 }

@@ -39,7 +39,7 @@ func openResumable(ctx context.Context, c *http.Client, rawURL string, stall tim
 	}
 	if resp.StatusCode != http.StatusOK {
 		resp.Close()
-		return nil, fmt.Errorf("GET %s: unexpected HTTP %d to a plain request", rawURL, resp.StatusCode)
+		return nil, fmt.Errorf("GET %s: unexpected HTTP %d to a plain request", displayURL(rawURL), resp.StatusCode)
 	}
 	b.resp = resp
 	b.total = resp.ContentLength
@@ -83,7 +83,7 @@ func (b *resumableBody) Read(p []byte) (int, error) {
 
 // reconnect resumes after a cut, or asks for a restart when it cannot.
 func (b *resumableBody) reconnect() error {
-	cause := fmt.Errorf("download of %s cut: %w", b.url, b.cut)
+	cause := fmt.Errorf("download of %s cut: %w", displayURL(b.url), b.cut)
 	if err := b.retry.wait(b.ctx, cause); err != nil {
 		return err
 	}
@@ -99,12 +99,18 @@ func (b *resumableBody) reconnect() error {
 	}
 	if resp.StatusCode != http.StatusPartialContent {
 		resp.Close()
-		return &restartError{reason: fmt.Sprintf("resume of %s at byte %d answered HTTP %d, not 206 (no Range support, or the file changed)", b.url, b.offset, resp.StatusCode)}
+		return &restartError{reason: fmt.Sprintf("resume of %s at byte %d answered HTTP %d, not 206 (no Range support, or the file changed)", displayURL(b.url), b.offset, resp.StatusCode)}
+	}
+	// A cache or CDN may ignore If-Range and answer 206 from a newer file: if the part says which
+	// file it comes from, it must be the one we started with, or the stream would be a splice.
+	if v := validatorOf(resp.Header); v != "" && v != b.validator {
+		resp.Close()
+		return &restartError{reason: fmt.Sprintf("resume of %s at byte %d came from another version of the file (%s, started with %s)", displayURL(b.url), b.offset, v, b.validator)}
 	}
 	start, total, err := parseContentRange(resp.Header.Get("Content-Range"))
 	if err != nil || start != b.offset || (b.total >= 0 && total != b.total) {
 		resp.Close()
-		return &restartError{reason: fmt.Sprintf("resume of %s at byte %d got Content-Range %q", b.url, b.offset, resp.Header.Get("Content-Range"))}
+		return &restartError{reason: fmt.Sprintf("resume of %s at byte %d got Content-Range %q", displayURL(b.url), b.offset, resp.Header.Get("Content-Range"))}
 	}
 	b.resp = resp
 	return nil

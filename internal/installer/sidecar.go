@@ -25,14 +25,14 @@ func fetchSidecarSHA1(ctx context.Context, c *http.Client, tarballURL string, st
 	defer resp.Close()
 	data, err := io.ReadAll(io.LimitReader(resp, maxSidecarSize+1))
 	if err != nil {
-		return "", fmt.Errorf("read checksum sidecar %s: %w", sidecarURL, err)
+		return "", fmt.Errorf("read checksum sidecar %s: %w", displayURL(sidecarURL), err)
 	}
 	if len(data) > maxSidecarSize {
-		return "", fmt.Errorf("checksum sidecar %s: larger than %d bytes, not a sha1 file", sidecarURL, maxSidecarSize)
+		return "", fmt.Errorf("checksum sidecar %s: larger than %d bytes, not a sha1 file", displayURL(sidecarURL), maxSidecarSize)
 	}
 	sum, err := parseSHA1Sidecar(string(data), tarballName(tarballURL))
 	if err != nil {
-		return "", fmt.Errorf("checksum sidecar %s: %w", sidecarURL, err)
+		return "", fmt.Errorf("checksum sidecar %s: %w", displayURL(sidecarURL), err)
 	}
 	return sum, nil
 }
@@ -42,7 +42,7 @@ func fetchSidecarSHA1(ctx context.Context, c *http.Client, tarballURL string, st
 // a named file must be the tarball we fetch.
 func parseSHA1Sidecar(content, wantName string) (string, error) {
 	line := strings.TrimRight(content, "\r\n")
-	if line == "" {
+	if strings.TrimSpace(line) == "" {
 		return "", fmt.Errorf("empty")
 	}
 	if strings.ContainsAny(line, "\r\n") {

@@ -94,6 +94,11 @@ func describeTruncation(err error) error {
 
 // entry validates one header and creates what it describes.
 func (u *unpacker) entry(hdr *tar.Header, body io.Reader) error {
+	if hdr.Typeflag == tar.TypeXGlobalHeader {
+		// Metadata for the whole archive (git archive and `tar --format=pax` write one first),
+		// not a file: nothing to create, and its name is outside concourse/ by design.
+		return nil
+	}
 	name, err := cleanEntryName(hdr.Name)
 	if err != nil {
 		return &UnsafeEntryError{Name: hdr.Name, Reason: err.Error()}

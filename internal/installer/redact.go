@@ -1,0 +1,32 @@
+package installer
+
+import (
+	"errors"
+	"net/url"
+)
+
+// displayURL is rawURL as it may appear in errors, statuses, logs and markers: without user
+// information and without the query string, either of which may carry credentials (a mirror's
+// basic auth, a pre-signed S3 URL). Requests always use the real URL.
+func displayURL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(download-url that does not parse)"
+	}
+	hidden := u.RawQuery != ""
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment = nil, "", false, ""
+	if hidden {
+		return u.String() + "?(query hidden)"
+	}
+	return u.String()
+}
+
+// redactTransportError hides credentials in the *url.Error net/http returns: it strips the
+// password but keeps the query.
+func redactTransportError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = displayURL(ue.URL)
+	}
+	return err
+}

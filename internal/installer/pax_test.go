@@ -26,4 +26,3 @@ func TestPAXGlobalHeaderIsNotAnEntry(t *testing.T) {
 		t.Fatalf("a release with a pax global header is refused: %v", err)
 	}
 }
-

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/concourse-ci-machine/concourse-ci-machine/internal/jujusim"
 	"github.com/concourse-ci-machine/concourse-ci-machine/internal/jujusim/hooktools"
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/jujusim/state"
 )
 
 // TestMain makes the test binary the hook tools too: the tools dir links
@@ -118,4 +120,31 @@ func (h *harness) noOverlaps() {
 	if data, err := os.ReadFile(filepath.Join(h.e.ModelDir, "recorder", "overlaps")); err == nil {
 		h.t.Fatalf("hooks of one unit overlapped: %s", data)
 	}
+}
+
+// withAddresses is the bag Juju's EnterScope gives unit (its machine address
+// as private-address and ingress-address, egress-subnets address/32) plus
+// the given key/value pairs.
+func (h *harness) withAddresses(unit string, kv ...string) state.Bag {
+	h.t.Helper()
+	m := h.model()
+	addr := m.Machines[m.Units[unit].Machine].Address
+	if addr == "" {
+		h.t.Fatalf("%s has no machine address", unit)
+	}
+	bag := state.Bag{"private-address": addr, "ingress-address": addr, "egress-subnets": addr + "/32"}
+	for i := 0; i+1 < len(kv); i += 2 {
+		bag[kv[i]] = kv[i+1]
+	}
+	return bag
+}
+
+// jsonFile decodes a JSON object the behaviour script wrote.
+func (h *harness) jsonFile(name string) state.Bag {
+	h.t.Helper()
+	var bag state.Bag
+	if err := json.Unmarshal([]byte(h.file(name)), &bag); err != nil {
+		h.t.Fatalf("%s: %v", name, err)
+	}
+	return bag
 }

@@ -88,8 +88,8 @@ func (r *Root) Release(version, arch string) (dir string, marker *Marker, ok boo
 
 func readMarker(dir string) (Marker, bool, error) {
 	data, err := os.ReadFile(filepath.Join(dir, MarkerFile))
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrInvalid) {
-		return Marker{}, false, nil
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrInvalid) || errors.Is(err, unix.ENOTDIR) {
+		return Marker{}, false, nil // ENOTDIR: a stray file under the release's name is "absent"
 	}
 	if err != nil {
 		return Marker{}, false, fmt.Errorf("read marker in %s: %w", dir, err)
@@ -150,8 +150,8 @@ func (r *Root) EnsureRelease(ctx context.Context, req EnsureRequest) (dir string
 		return "", Marker{}, false, fmt.Errorf("ensure release %s: %w", name, err)
 	}
 	defer func() {
-		if rerr := held.Release(); rerr != nil && err == nil {
-			err = rerr
+		if rerr := held.Release(); rerr != nil {
+			err = errors.Join(err, rerr)
 		}
 	}()
 	r.step("locked")
@@ -221,6 +221,11 @@ func (r *Root) fillStaging(ctx context.Context, staging string, req *EnsureReque
 	if err := os.Remove(filepath.Join(staging, MarkerFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return Marker{}, fmt.Errorf("remove stray marker: %w", err)
 	}
+	// MkdirTemp made staging 0700; the release must be readable by unprivileged users (the web
+	// runs as its own user) from the moment it is in place, and durably so: sealTree fsyncs it.
+	if err := os.Chmod(staging, 0o755); err != nil {
+		return Marker{}, fmt.Errorf("open up staging: %w", err)
+	}
 	if err := sealTree(staging); err != nil {
 		return Marker{}, err
 	}
@@ -262,8 +267,17 @@ func (r *Root) clearDebris() error {
 // removeIfPresent moves an (incomplete) directory out of the way and deletes it. Moving it first
 // means a crash half-way through deletion leaves trash, not a half-deleted tree under a real name.
 func (r *Root) removeIfPresent(dir string) error {
-	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+	info, err := os.Lstat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil
+	}
+	if err == nil && !info.IsDir() {
+		// A stray file or symlink under a release name (never one of ours): unlink it, or the
+		// version could never be installed.
+		if err := os.Remove(dir); err != nil {
+			return fmt.Errorf("remove %s: %w", dir, err)
+		}
+		return syncDir(r.releasesPath())
 	}
 	trash, err := os.MkdirTemp(r.releasesPath(), trashPrefix)
 	if err != nil {

@@ -53,6 +53,11 @@ func (c *Charm) ensureRelease(ctx context.Context, cfg Config, p placement) (rel
 	if err != nil {
 		return release.Installed{}, classifyInstallError(cfg.Version, err)
 	}
+	// Nothing runs the release yet, so the unit switches to it at once. Once services run it,
+	// this moves to after the restart on the new release.
+	if err := p.root.SetUnitRef(c.env.UnitName, cfg.Version, c.arch); err != nil {
+		return release.Installed{}, fmt.Errorf("record release in use: %w", err)
+	}
 	if rel.ByUs {
 		fmt.Fprintf(c.out, "installed Concourse %s into %s from %s\n", cfg.Version, rel.Dir, rel.Marker.Source)
 	}

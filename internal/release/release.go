@@ -22,7 +22,9 @@ type Installed struct {
 }
 
 // Ensure makes req's release present on root, downloading it only if no process sharing the root
-// has, and records that unit uses it. onWait, if set, is told who holds the install lock when this
+// has. The release is held for unit (GC keeps it) but not recorded as the one the unit runs: the
+// caller does that with root.SetUnitRef once it has switched, so that fetching the next version
+// never unpins the one still running. onWait, if set, is told who holds the install lock when this
 // call has to wait for another unit's download.
 func Ensure(ctx context.Context, root *storage.Root, unit string, req installer.Request, onWait func(storage.Owner)) (Installed, error) {
 	host, _ := os.Hostname()
@@ -39,11 +41,6 @@ func Ensure(ctx context.Context, root *storage.Root, unit string, req installer.
 	})
 	if err != nil {
 		return Installed{}, err
-	}
-	if unit != "" {
-		if err := root.SetUnitRef(unit, req.Version, req.Arch); err != nil {
-			return Installed{}, err
-		}
 	}
 	return Installed{Dir: dir, Marker: marker, ByUs: byUs}, nil
 }

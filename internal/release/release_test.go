@@ -204,3 +204,30 @@ func treeDigest(t *testing.T, dir string) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// TestFetchingTheNextVersionKeepsTheRunningOne: a unit fetches 1.0.1 while it still runs 1.0.0;
+// until it says it switched, the leader's clean-up must keep both.
+func TestFetchingTheNextVersionKeepsTheRunningOne(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, t.TempDir(), releasetest.TarballOptions{})
+	if err := w.root.SetUnitRef(unit, good, arch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := release.Ensure(context.Background(), w.root, unit, w.request(bad), nil); err != nil {
+		t.Fatal(err)
+	}
+	removed, err := w.root.GC(context.Background(), storage.Owner{Unit: "concourse-ci/9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 0 {
+		t.Fatalf("GC removed %v while %s runs %s and holds %s", removed, unit, good, bad)
+	}
+	if err := w.root.SetUnitRef(unit, bad, arch); err != nil {
+		t.Fatal(err)
+	}
+	removed, err = w.root.GC(context.Background(), storage.Owner{Unit: "concourse-ci/9"})
+	if err != nil || len(removed) != 1 {
+		t.Fatalf("after the switch GC removed %v (%v), want the old release only", removed, err)
+	}
+}

@@ -104,24 +104,3 @@ func addUnitRefs(results map[string]string, r *storage.Root) error {
 	}
 	return nil
 }
-
-// remove drops this unit's reference on its release root, so that the leader may collect releases
-// no remaining unit uses. The shared release itself stays: other units run it.
-func (c *Charm) remove(ctx context.Context) error {
-	dataDir, err := c.dataDir(ctx)
-	if err != nil {
-		return err
-	}
-	p, err := readPlacement(dataDir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		fmt.Fprintf(c.out, "release root unusable, nothing to forget: %v\n", err)
-		return nil
-	}
-	if err := p.root.ForgetUnit(c.env.UnitName); err != nil {
-		return fmt.Errorf("forget unit on %s: %w", p.Root, err)
-	}
-	return nil
-}

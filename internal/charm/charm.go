@@ -63,10 +63,19 @@ func New(opts Options) *Charm {
 // every event to dispatch, including ones a charm has no use for.
 func (c *Charm) RunHook(ctx context.Context, name string) error {
 	switch {
+	case name == storageName+"-storage-detaching":
+		// Juju detaches storage before the unit's relations break and before stop and remove:
+		// this is the last hook that still sees the unit's state on it.
+		return c.forgetUnit(c.env.StorageLocation)
 	case name == "remove":
-		return c.remove(ctx)
-	case name == "stop" || name == storageName+"-storage-detaching":
+		return c.forgetUnit("")
+	case name == "stop":
 		return nil // nothing runs yet that must stop; the release stays for other units
+	case c.env.DepartingUnit != "" && c.env.DepartingUnit == c.env.UnitName:
+		// This unit is leaving: its storage is already detached (Juju detaches it first), and
+		// there is nothing to reconcile towards.
+		fmt.Fprintf(c.out, "%s: this unit is departing, nothing to do\n", name)
+		return nil
 	case c.isKnownHook(name):
 		return c.Reconcile(ctx)
 	}

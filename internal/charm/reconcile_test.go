@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/concourse-ci-machine/concourse-ci-machine/internal/juju"
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/juju/jujutest"
 	"github.com/concourse-ci-machine/concourse-ci-machine/internal/releasetest"
 	"github.com/concourse-ci-machine/concourse-ci-machine/internal/storage"
 )
@@ -249,5 +250,51 @@ func TestFollowerDoesNotWaitForALeaderWithoutSharedStorage(t *testing.T) {
 	st := m.lastStatus("concourse-ci/1")
 	if st.State != juju.Active || !strings.Contains(st.Message, "the leader cannot use it either") {
 		t.Errorf("status %+v, want active on a local copy saying the leader cannot use the path", st)
+	}
+}
+
+func TestStorageDetachingForgetsTheUnitOnSharedStorage(t *testing.T) {
+	t.Parallel()
+	srv := serveReleases(t, "1.2.3")
+	shared := t.TempDir()
+	m := newFakeModel(t, testConfig(srv, shared))
+	reconcileAll(t, m, []string{"concourse-ci/0"})
+	c := m.unit("concourse-ci/0")
+	root, err := storage.Open(shared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The fake gives each Charm its own data dir: reconcile this one before it detaches.
+	if err := c.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if refs, _ := root.UnitRefs(); refs["concourse-ci/0"].Version != "1.2.3" {
+		t.Fatalf("refs before removal: %v", refs)
+	}
+	c.env.StorageLocation = m.unitDataDir(t, c)
+	if err := c.RunHook(context.Background(), "concourse-data-storage-detaching"); err != nil {
+		t.Fatal(err)
+	}
+	if refs, _ := root.UnitRefs(); len(refs) != 0 {
+		t.Errorf("refs after storage-detaching: %v, want none", refs)
+	}
+	if _, _, ok, _ := root.Release("1.2.3", "amd64"); !ok {
+		t.Error("the release itself must stay for the other units")
+	}
+}
+
+// A departing unit's own relation-departed/broken hooks come after its storage was detached: they
+// must not reconcile (which would write to the detached storage) nor touch anything.
+func TestDepartingUnitDoesNotReconcile(t *testing.T) {
+	t.Parallel()
+	r := jujutest.New()
+	c := New(Options{Env: juju.Env{UnitName: "concourse-ci/3", DepartingUnit: "concourse-ci/3"}, Tools: juju.NewClient(r)})
+	for _, hook := range []string{"cluster-relation-departed", "cluster-relation-broken"} {
+		if err := c.RunHook(context.Background(), hook); err != nil {
+			t.Fatalf("%s: %v", hook, err)
+		}
+	}
+	if calls := r.Argv(); len(calls) != 0 {
+		t.Errorf("a departing unit ran hook tools: %v", calls)
 	}
 }

@@ -94,6 +94,17 @@ func TestSharedStorageOneDownloadForAllMachines(t *testing.T) {
 	wantStatuses(t, m, 5, "shared storage")
 	wantJujuHookOrder(t, m, "concourse-ci/4")
 
+	// A removed unit stops referring to the shared release (in storage-detaching), so that the
+	// leader may collect releases nobody uses; the release stays for the others.
+	m.juju("remove-unit", "concourse-ci/4")
+	m.juju("wait")
+	if _, err := os.Stat(filepath.Join(shared, "units", "concourse-ci-4")); !os.IsNotExist(err) {
+		t.Errorf("removed unit still has a reference on shared storage (err %v)", err)
+	}
+	if _, err := os.Stat(filepath.Join(shared, "releases", version+"-amd64", ".complete")); err != nil {
+		t.Errorf("the shared release went with the removed unit: %v", err)
+	}
+
 	// A unit whose machine has another filesystem at the shared path installs on its own.
 	if built.provider == "local" {
 		t.Log("local provider: units see host paths, so no unit can have another filesystem at the same path")

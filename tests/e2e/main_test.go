@@ -5,6 +5,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -67,11 +68,8 @@ func chooseProvider() (provider, why string) {
 	default:
 		return "", fmt.Sprintf("E2E_PROVIDER=%q: want local or nspawn", p)
 	}
-	if os.Geteuid() != 0 {
-		return "local", "not root: nspawn machines need root"
-	}
-	if _, err := exec.LookPath("systemd-nspawn"); err != nil {
-		return "local", "systemd-nspawn missing: run .ci/machines.sh"
+	if err := machine.HostSupport(context.Background()); err != nil {
+		return "local", "this host cannot run nspawn machines: " + err.Error()
 	}
 	if !machine.RootfsComplete(machine.DefaultRootfsDir()) {
 		return "local", "no rootfs cache at " + machine.DefaultRootfsDir() + ": run .ci/machines.sh"

@@ -16,13 +16,11 @@ import (
 // (CI pre-builds it with .ci/machines.sh). It returns the rootfs directory.
 func requireMachines(t *testing.T) string {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("machine tests need root: they mount overlays, create links and run systemd-nspawn")
+	if err := HostSupport(context.Background()); err != nil {
+		t.Skipf("this host cannot run machines: %v", err)
 	}
-	for _, tool := range []string{"systemd-nspawn", "nsenter", "ip", "debootstrap"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed: run .ci/machines.sh", tool)
-		}
+	if _, err := exec.LookPath("debootstrap"); err != nil && !RootfsComplete(DefaultRootfsDir()) {
+		t.Skip("debootstrap not installed and no rootfs cache: run .ci/machines.sh")
 	}
 	dir := DefaultRootfsDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/concourse-ci-machine/concourse-ci-machine/internal/charmpack"
 	"github.com/concourse-ci-machine/concourse-ci-machine/internal/jujusim/machine"
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/releasetest"
 )
 
 // artifacts are built once per test binary run by TestMain: the static jujusim binary (it is also
@@ -34,7 +35,7 @@ func TestMain(m *testing.M) {
 	if built, err = build(dir); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e build:", err)
 	} else {
-		code = m.Run()
+		code = releasetest.RunTests(m) // removes the stand-in builds too
 	}
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -99,7 +99,10 @@ func serveRelease(t *testing.T, versions ...string) *releaseServer {
 	dir := t.TempDir()
 	arts := map[string]releasetest.Artifact{}
 	for _, v := range versions {
-		art, err := releasetest.WriteRelease(dir, "amd64", releasetest.TarballOptions{Version: v, PadBytes: 2 << 20})
+		// The Go stand-in (static), so that what runs `--version` inside the machines is a real
+		// binary from the release, as concourse would be.
+		opts := releasetest.TarballOptions{Version: v, PadBytes: 2 << 20, StandinPath: releasetest.Standin(t, v)}
+		art, err := releasetest.WriteRelease(dir, "amd64", opts)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -69,9 +69,12 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// sealTree fsyncs every file and directory under root and removes write permission from everything
-// below root (root itself stays writable so the marker can still be written into it). After it
-// returns, the content is durable and cannot be changed by accident through a normal write.
+// sealTree fsyncs every file and directory under root and removes write permission from every file.
+// Directories keep their owner's write bit: for the root-owned trees the charm makes, a 0555
+// directory would stop nobody (root ignores it, others cannot write a 0755 root directory anyway),
+// while for a non-root owner (tests, a developer's machine) it would stop the tree from ever being
+// deleted. After it returns, the content is durable and cannot be changed by accident through a
+// normal write.
 func sealTree(root string) error {
 	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -86,7 +89,7 @@ func sealTree(root string) error {
 		if err := syncPath(path); err != nil {
 			return err
 		}
-		if path == root {
+		if d.IsDir() {
 			return nil
 		}
 		return dropWriteBits(path, d)

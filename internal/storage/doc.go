@@ -6,7 +6,7 @@
 //	.concourse-shared-id         random UUID, published once (temp + link: never half-written)
 //	locks/install.lock           fcntl OFD lock file, never deleted
 //	locks/install.owner          JSON Owner of the current holder, for status messages
-//	releases/<V>-<arch>/         unpacked release, sealed read-only once complete
+//	releases/<V>-<arch>/         unpacked release, its files sealed read-only once complete
 //	releases/<V>-<arch>/.complete  Marker, written last
 //	releases/.staging-*/         an install in progress (or a dead one: removed by the next holder)
 //	releases/.trash-*/           a removal in progress (same rule)

@@ -233,19 +233,13 @@ func (r *Root) fillStaging(ctx context.Context, staging string, req *EnsureReque
 	return marker, nil
 }
 
-// writeMarker writes the marker durably, then seals the release's top directory too.
+// writeMarker writes the marker durably (read-only, like every file of a complete release).
 func writeMarker(dir string, m Marker) error {
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode marker: %w", err)
 	}
-	if err := WriteFileAtomic(filepath.Join(dir, MarkerFile), append(data, '\n'), 0o444); err != nil {
-		return err
-	}
-	if err := os.Chmod(dir, 0o555); err != nil {
-		return fmt.Errorf("make %s read-only: %w", dir, err)
-	}
-	return nil
+	return WriteFileAtomic(filepath.Join(dir, MarkerFile), append(data, '\n'), 0o444)
 }
 
 // clearDebris removes staging and trash directories. Only call it holding the install lock.

@@ -78,10 +78,15 @@ func TestEnsureReleaseInstallsOnceThenReuses(t *testing.T) {
 	}
 }
 
+// assertReadOnly: no file of a complete release is writable, no directory writable but by its owner.
 func assertReadOnly(t *testing.T, dir string) {
 	t.Helper()
 	err := filepath.Walk(dir, func(path string, info os.FileInfo, err error) error {
-		if err == nil && info.Mode().Perm()&0o222 != 0 {
+		writable := os.FileMode(0o222)
+		if info != nil && info.IsDir() {
+			writable = 0o022
+		}
+		if err == nil && info.Mode().Perm()&writable != 0 {
 			t.Errorf("%s is writable (%v)", path, info.Mode())
 		}
 		return err

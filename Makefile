@@ -19,14 +19,15 @@ build-all:
 	$(MAKE) build ARCH=amd64
 	$(MAKE) build ARCH=arm64
 
+# charmpack runs here, on the build machine: never cross-compile it with the charm's GOARCH.
 charm: build
-	$(GO) run ./cmd/charmpack -src . -dispatch build/$(ARCH)/dispatch -arch $(ARCH) \
+	env -u GOARCH -u GOOS $(GO) run ./cmd/charmpack -src . -dispatch build/$(ARCH)/dispatch -arch $(ARCH) \
 		-version $(VERSION) -o $(CHARM)
 	@echo "packed $(CHARM)"
 
 # Refresh hooks/ (symlinks to ../dispatch, used by `charmcraft pack`) after editing metadata.yaml.
 hooks:
-	$(GO) run ./cmd/charmpack -src . -link-hooks hooks
+	env -u GOARCH -u GOOS $(GO) run ./cmd/charmpack -src . -link-hooks hooks
 
 test:
 	$(GO) test -count=1 ./...

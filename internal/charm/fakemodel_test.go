@@ -24,6 +24,9 @@ type fakeModel struct {
 	app    map[string]string
 	units  map[string]map[string]string
 	status map[string][]juju.Status
+	// onStatus, if set, sees every status a unit sets, outside the lock: a test may block in it
+	// to hold that unit exactly there (progress reports are synchronous with the download).
+	onStatus func(unit string, st juju.Status)
 }
 
 func newFakeModel(t *testing.T, config map[string]any) *fakeModel {
@@ -88,10 +91,15 @@ func (m *fakeModel) unit(name string) *Charm {
 		return nil, nil
 	})
 	r.Handle("status-set", func(c jujutest.Call) ([]byte, error) {
-		m.mu.Lock()
-		defer m.mu.Unlock()
 		i := slices.Index(c.Args, "--")
-		m.status[name] = append(m.status[name], juju.Status{State: juju.StatusState(c.Args[i-1]), Message: strings.Join(c.Args[i+1:], " ")})
+		st := juju.Status{State: juju.StatusState(c.Args[i-1]), Message: strings.Join(c.Args[i+1:], " ")}
+		m.mu.Lock()
+		m.status[name] = append(m.status[name], st)
+		hook := m.onStatus
+		m.mu.Unlock()
+		if hook != nil {
+			hook(name, st)
+		}
 		return nil, nil
 	})
 	env := juju.Env{UnitName: name}

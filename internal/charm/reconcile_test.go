@@ -298,3 +298,47 @@ func TestDepartingUnitDoesNotReconcile(t *testing.T) {
 		t.Errorf("a departing unit ran hook tools: %v", calls)
 	}
 }
+
+// TestWaitingUnitNamesTheDownloader: while concourse-ci/0 downloads into the shared root,
+// concourse-ci/1 says whom it waits for, then uses the same release without downloading.
+func TestWaitingUnitNamesTheDownloader(t *testing.T) {
+	t.Parallel()
+	srv := serveReleases(t, "1.2.3")
+	shared := t.TempDir()
+	m := newFakeModel(t, testConfig(srv, shared))
+	root, err := storage.Open(shared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.app[keySharedID] = root.Identity().UUID
+
+	downloading, waiting := make(chan struct{}), make(chan struct{})
+	var once0, once1 sync.Once
+	m.onStatus = func(unit string, st juju.Status) {
+		switch {
+		case unit == "concourse-ci/0" && strings.HasPrefix(st.Message, "Downloading Concourse 1.2.3"):
+			// Hold the downloader (it holds the install lock) until the other unit waits for it.
+			once0.Do(func() { close(downloading); <-waiting })
+		case unit == "concourse-ci/1" && st.State == juju.Waiting:
+			if st.Message != "Waiting for concourse-ci/0 to finish downloading 1.2.3" {
+				t.Errorf("waiting status %q", st.Message)
+			}
+			once1.Do(func() { close(waiting) })
+		}
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- m.unit("concourse-ci/0").Reconcile(context.Background()) }()
+	<-downloading
+	go func() { errs <- m.unit("concourse-ci/1").Reconcile(context.Background()) }()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := downloads(srv, "1.2.3"); n != 1 {
+		t.Errorf("%d downloads, want 1", n)
+	}
+	if st := m.lastStatus("concourse-ci/1"); st.State != juju.Active {
+		t.Errorf("waiting unit ended %+v, want active", st)
+	}
+}

@@ -36,6 +36,7 @@ func (c *Charm) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	previous, _ := readPlacement(dataDir) // where the last reconcile put the release, if anywhere
 	place, err := c.placeReleases(ctx, cfg, placementInput{leader: leader, peerRelID: peers, dataDir: dataDir})
 	if err != nil {
 		return err
@@ -50,6 +51,9 @@ func (c *Charm) Reconcile(ctx context.Context) error {
 	}
 	if err != nil {
 		return err
+	}
+	if previous.root != nil && previous.Root != place.Root {
+		c.leaveRoot(ctx, previous)
 	}
 	if err := c.publishUnitData(ctx, peers, place, rel); err != nil {
 		return err

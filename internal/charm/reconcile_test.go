@@ -342,3 +342,46 @@ func TestWaitingUnitNamesTheDownloader(t *testing.T) {
 		t.Errorf("waiting unit ended %+v, want active", st)
 	}
 }
+
+// TestMovingToSharedStorageDropsTheOwnCopy: a unit that installed on its own and then gets a usable
+// shared path moves there and removes its private copy; moving back drops its shared reference.
+func TestMovingToSharedStorageDropsTheOwnCopy(t *testing.T) {
+	t.Parallel()
+	srv := serveReleases(t, "1.2.3")
+	m := newFakeModel(t, testConfig(srv, ""))
+	c := m.unit("concourse-ci/0")
+	if err := c.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	local, err := readPlacement(m.unitDataDir(t, c))
+	if err != nil || local.Shared {
+		t.Fatalf("first placement %+v (%v), want local", local, err)
+	}
+
+	shared := t.TempDir()
+	m.setConfig("shared-storage-path", shared)
+	if err := c.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := m.lastStatus("concourse-ci/0"); !strings.Contains(st.Message, "shared storage") {
+		t.Fatalf("status %+v, want shared storage", st)
+	}
+	if _, _, ok, _ := local.root.Release("1.2.3", "amd64"); ok {
+		t.Error("the private copy is still there after moving to shared storage")
+	}
+
+	m.setConfig("shared-storage-path", "")
+	if err := c.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	root, err := storage.Open(shared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if refs, _ := root.UnitRefs(); len(refs) != 0 {
+		t.Errorf("shared refs after moving back to a local copy: %v, want none", refs)
+	}
+	if n := downloads(srv, "1.2.3"); n != 3 {
+		t.Errorf("%d downloads, want 3 (local, shared, local again)", n)
+	}
+}

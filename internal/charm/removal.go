@@ -1,9 +1,14 @@
 package charm
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"time"
+
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/storage"
 )
 
 // forgetUnit drops this unit's reference on its release root, so that the leader may remove
@@ -30,4 +35,31 @@ func (c *Charm) forgetUnit(dataDir string) error {
 	}
 	fmt.Fprintf(c.out, "%s no longer refers to any release on %s\n", c.env.UnitName, p.Root)
 	return nil
+}
+
+// leaveRoot is called once the unit runs from another root than before (shared storage became
+// usable, or stopped being so): it drops the unit's reference on the old root, and when that root
+// was the unit's own, removes the releases on it, which nobody else can use: without this a unit
+// that moves to shared storage would keep a full private copy forever. Failures are only logged:
+// the next reconcile tries again, and the unit runs fine meanwhile.
+func (c *Charm) leaveRoot(ctx context.Context, old placement) {
+	if err := old.root.ForgetUnit(c.env.UnitName); err != nil {
+		fmt.Fprintf(c.out, "leaving %s: %v\n", old.Root, err)
+		return
+	}
+	fmt.Fprintf(c.out, "%s moved its release from %s\n", c.env.UnitName, old.Root)
+	if old.Shared {
+		return // the leader collects what nobody uses there
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	host, _ := os.Hostname()
+	removed, err := old.root.GC(ctx, storage.Owner{Unit: c.env.UnitName, PID: os.Getpid(), Host: host})
+	if err != nil {
+		fmt.Fprintf(c.out, "clean-up of %s: %v\n", old.Root, err)
+		return
+	}
+	for _, name := range removed {
+		fmt.Fprintf(c.out, "removed own copy %s from %s\n", name, old.Root)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/concourse-ci-machine/concourse-ci-machine/internal/storage"
 )
@@ -100,7 +101,10 @@ func addUnitRefs(results map[string]string, r *storage.Root) error {
 	}
 	for unit, ref := range refs {
 		key := "units." + strings.ReplaceAll(unit, "/", "-")
-		results[key] = strings.Join(ref.Releases(), ",")
+		results[key+".releases"] = strings.Join(ref.Releases(), ",")
+		if !ref.Heartbeat.IsZero() {
+			results[key+".last-seen"] = ref.Heartbeat.UTC().Format(time.RFC3339)
+		}
 	}
 	return nil
 }

@@ -27,12 +27,15 @@ type fakeModel struct {
 	// onStatus, if set, sees every status a unit sets, outside the lock: a test may block in it
 	// to hold that unit exactly there (progress reports are synchronous with the download).
 	onStatus func(unit string, st juju.Status)
+	// runners are the units' fake hook-tool runners, by unit name (the latest Charm made for it).
+	runners map[string]*jujutest.Runner
 }
 
 func newFakeModel(t *testing.T, config map[string]any) *fakeModel {
 	return &fakeModel{
 		t: t, config: config, leader: "concourse-ci/0",
 		app: map[string]string{}, units: map[string]map[string]string{}, status: map[string][]juju.Status{},
+		runners: map[string]*jujutest.Runner{},
 	}
 }
 
@@ -102,6 +105,9 @@ func (m *fakeModel) unit(name string) *Charm {
 		}
 		return nil, nil
 	})
+	m.mu.Lock()
+	m.runners[name] = r
+	m.mu.Unlock()
 	env := juju.Env{UnitName: name}
 	return New(Options{Env: env, Tools: juju.NewClient(r), Arch: "amd64"})
 }

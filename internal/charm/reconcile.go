@@ -52,6 +52,11 @@ func (c *Charm) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Last seen, for operators spotting units that vanished without their removal hooks
+	// (shared-storage-info verbose=true): they still pin their release.
+	if err := place.root.Heartbeat(c.env.UnitName); err != nil {
+		fmt.Fprintf(c.out, "heartbeat on %s: %v\n", place.Root, err)
+	}
 	if previous.root != nil && previous.Root != place.Root {
 		c.leaveRoot(ctx, previous)
 	}

@@ -385,3 +385,31 @@ func TestMovingToSharedStorageDropsTheOwnCopy(t *testing.T) {
 		t.Errorf("%d downloads, want 3 (local, shared, local again)", n)
 	}
 }
+
+func TestSharedStorageInfoAction(t *testing.T) {
+	t.Parallel()
+	srv := serveReleases(t, "1.2.3")
+	shared := t.TempDir()
+	m := newFakeModel(t, testConfig(srv, shared))
+	c := m.unit("concourse-ci/0")
+	if err := c.Reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r := m.runners["concourse-ci/0"]
+	r.SetOutput("action-get", `{"verbose":true}`)
+	if err := c.RunAction(context.Background(), "shared-storage-info"); err != nil {
+		t.Fatal(err)
+	}
+	calls := r.Calls("action-set")
+	if len(calls) != 1 {
+		t.Fatalf("action-set called %d times", len(calls))
+	}
+	got := strings.Join(calls[0].Args, " ")
+	for _, want := range []string{"location=shared", "root=" + shared, "release-count=1",
+		"releases.r0.name=1.2.3-amd64", "releases.r0.installed-by=concourse-ci/0",
+		"units.concourse-ci-0.releases=1.2.3-amd64", "units.concourse-ci-0.last-seen="} {
+		if !strings.Contains(got, want) {
+			t.Errorf("action results %q lack %q", got, want)
+		}
+	}
+}

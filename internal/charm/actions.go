@@ -49,7 +49,7 @@ func (c *Charm) sharedStorageInfo(ctx context.Context) error {
 		return err
 	}
 	if holder, err := storage.ReadOwner(p.root.InstallLockPath()); err == nil {
-		results["install-lock.last-holder"] = holder.String()
+		results["install-lock.holder"] = holder.String() // recorded while held; a stale one names a holder that died
 	}
 	if verbose {
 		if err := addUnitRefs(results, p.root); err != nil {

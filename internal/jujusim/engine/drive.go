@@ -343,25 +343,6 @@ func (e *Engine) startJob(m *state.Model, u *state.Unit, h state.Hook, retry boo
 	return j
 }
 
-// enterScope is the unit joining relation r, just before its
-// relation-created hook (uniter relationer Join), so the relation is visible
-// from that hook on, even if it fails. The apiserver's EnterScope starts the
-// unit's bag with its address (private-address, ingress-address,
-// egress-subnets as address/32) before the charm writes anything.
-func enterScope(m *state.Model, r *state.Relation, u *state.Unit) {
-	if !state.HasString(r.Entered, u.Name) {
-		r.Entered = append(r.Entered, u.Name)
-	}
-	if _, ok := r.UnitData[u.Name]; ok {
-		return // entered before (a retried hook): EnterScope keeps the bag
-	}
-	mc := m.Machines[u.Machine]
-	if mc == nil || mc.Address == "" {
-		return
-	}
-	r.UnitData[u.Name] = state.Bag{"private-address": mc.Address, "ingress-address": mc.Address, "egress-subnets": mc.Address + "/32"}
-}
-
 func logTail(path string, n int) string {
 	data, err := os.ReadFile(path)
 	if err != nil {

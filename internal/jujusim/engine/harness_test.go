@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -147,4 +148,39 @@ func (h *harness) jsonFile(name string) state.Bag {
 		h.t.Fatalf("%s: %v", name, err)
 	}
 	return bag
+}
+
+// wantInterleaved checks the unit's events (and clears them): first prefix
+// exactly, then an interleaving of groups, each group in its own order.
+// Juju fixes the order within a unit's relation and remote unit, not the
+// order in which other units' arrivals reach it.
+func (h *harness) wantInterleaved(unit string, prefix []string, groups ...[]string) {
+	h.t.Helper()
+	got := h.events(unit)
+	fail := func(why string) {
+		h.t.Helper()
+		h.t.Fatalf("%s events %s:\n got: %q\nwant: %q then interleaved %q", unit, why, got, prefix, groups)
+	}
+	if len(got) < len(prefix) || strings.Join(got[:len(prefix)], "\n") != strings.Join(prefix, "\n") {
+		fail("do not start with the prefix")
+	}
+	next := make([]int, len(groups))
+	for _, ev := range got[len(prefix):] {
+		matched := false
+		for g, group := range groups {
+			if next[g] < len(group) && group[next[g]] == ev {
+				next[g]++
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			fail(fmt.Sprintf("have %q out of order or unexpected", ev))
+		}
+	}
+	for g, group := range groups {
+		if next[g] != len(group) {
+			fail(fmt.Sprintf("lack %q", group[next[g]:]))
+		}
+	}
 }

@@ -70,7 +70,8 @@ func findRelation(m *state.Model, eps [2]state.RelEndpoint) *state.Relation {
 }
 
 // Integrate relates two applications: relation-created on every unit of
-// both sides, then relation-joined/changed for each remote unit.
+// both sides; relation-joined/changed follow pairwise as units enter scope
+// (meetInScope).
 func (e *Engine) Integrate(a, b string) error {
 	return e.store().Update(func(m *state.Model) error {
 		eps, err := matchEndpoints(m, parseEndpointRef(a), parseEndpointRef(b))
@@ -83,21 +84,10 @@ func (e *Engine) Integrate(a, b string) error {
 		id := m.Next("relation")
 		r := &state.Relation{ID: id, Endpoints: eps[:], UnitData: map[string]state.Bag{}, AppData: map[string]state.Bag{}, Joined: map[string][]string{}}
 		m.Relations[id] = r
-		var units []string
 		for _, ep := range eps {
 			for _, name := range m.AppUnits(ep.App) {
 				if !m.Units[name].Dying {
-					units = append(units, name)
 					m.Enqueue(name, relationHook(r, ep.App, "relation-created", "", ""))
-				}
-			}
-		}
-		for _, name := range units {
-			app, _ := state.SplitUnit(name)
-			for _, remote := range m.RemoteUnits(r, name) {
-				if !m.Units[remote].Dying {
-					m.Enqueue(name, relationHook(r, app, "relation-joined", remote, ""))
-					m.Enqueue(name, relationHook(r, app, "relation-changed", remote, ""))
 				}
 			}
 		}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"maps"
+	"strings"
 	"testing"
 )
 
@@ -90,5 +91,60 @@ esac
 		if got := h.file(file); got != want {
 			t.Errorf("%s = %q, want %q", file, got, want)
 		}
+	}
+}
+
+// A unit hears of a peer only once that peer entered scope: after its
+// install, at its relation-created. Every hook appends to one log under a
+// lock, so the log orders hooks of different units as they ran.
+func TestUnitsMeetAPeerOnlyOnceItEnteredScope(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name          string
+		deploy, added int
+	}{
+		{"deploy -n 3", 3, 0},
+		{"add-unit to two", 2, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t)
+			h.behaviour(`flock "$dir/shared.lock" sh -c 'echo "$1" >> "$2"' _ "$JUJU_UNIT_NAME ${JUJU_DISPATCH_PATH#hooks/} ${JUJU_REMOTE_UNIT:--}" "$dir/shared.log"
+if [ "$JUJU_DISPATCH_PATH" = hooks/cluster-relation-joined ]; then
+  relation-get --format=json - "$JUJU_REMOTE_UNIT" > "$dir/$tag.joined-$(echo "$JUJU_REMOTE_UNIT" | tr / -)"
+fi
+`)
+			h.deploy(tc.deploy)
+			h.wait()
+			if tc.added > 0 {
+				if _, err := h.e.AddUnit("recorder", tc.added, nil); err != nil {
+					t.Fatal(err)
+				}
+				h.wait()
+			}
+			lines := strings.Split(h.file("shared.log"), "\n")
+			installed := map[string]bool{}
+			joins := 0
+			for _, line := range lines {
+				f := strings.Fields(line)
+				switch f[1] {
+				case "install":
+					installed[f[0]] = true
+				case "cluster-relation-joined":
+					joins++
+					if !installed[f[2]] {
+						t.Errorf("%s joined %s before %s installed:\n%s", f[0], f[2], f[2], strings.Join(lines, "\n"))
+					}
+					file := strings.ReplaceAll(f[0], "/", "-") + ".joined-" + strings.ReplaceAll(f[2], "/", "-")
+					if got, want := h.jsonFile(file), h.withAddresses(f[2]); !maps.Equal(got, want) {
+						t.Errorf("%s read %s's bag %v in relation-joined, want %v (set when it entered scope)", f[0], f[2], got, want)
+					}
+				}
+			}
+			n := tc.deploy + tc.added
+			if joins != n*(n-1) {
+				t.Errorf("%d relation-joined hooks, want one per ordered pair of %d units (%d):\n%s", joins, n, n*(n-1), strings.Join(lines, "\n"))
+			}
+		})
 	}
 }

@@ -55,7 +55,8 @@ func (e *Engine) AddUnits(appName string, a AddUnitArgs) ([]string, error) {
 // addUnit creates the unit, its machine record and storage, and queues the
 // hooks a new unit sees (worker/uniter: storage-attached, install,
 // relation-created, leader-elected or leader-settings-changed,
-// config-changed, start; then relation-joined/changed per remote unit).
+// config-changed, start; relation-joined/changed come once it enters
+// scope, see meetInScope).
 func (e *Engine) addUnit(m *state.Model, app *state.Application, attach []string, binds []state.Bind) (string, error) {
 	name := fmt.Sprintf("%s/%d", app.Name, m.Next("unit-"+app.Name))
 	machineID := fmt.Sprint(m.Next("machine"))
@@ -94,18 +95,8 @@ func (e *Engine) addUnit(m *state.Model, app *state.Application, attach []string
 	}
 	m.Enqueue(name, state.SimpleHook("config-changed"))
 	m.Enqueue(name, state.SimpleHook("start"))
-	for _, r := range rels {
-		for _, remote := range m.RemoteUnits(r, name) {
-			if ru := m.Units[remote]; ru == nil || ru.Dying {
-				continue
-			}
-			remoteApp, _ := state.SplitUnit(remote)
-			m.Enqueue(name, relationHook(r, app.Name, "relation-joined", remote, ""))
-			m.Enqueue(name, relationHook(r, app.Name, "relation-changed", remote, ""))
-			m.Enqueue(remote, relationHook(r, remoteApp, "relation-joined", name, ""))
-			m.Enqueue(remote, relationHook(r, remoteApp, "relation-changed", name, ""))
-		}
-	}
+	// No relation-joined yet, on either side: the unit becomes a member
+	// only when it enters scope at its relation-created (meetInScope).
 	return name, nil
 }
 

@@ -185,6 +185,7 @@ func applyBag(bags map[string]state.Bag, owner string, changes state.Bag) bool {
 // afterHook applies what a successful hook means to the model; it reports
 // whether the unit is gone and its machine must be destroyed.
 func afterHook(m *state.Model, u *state.Unit, h state.Hook) bool {
+	followUp(u, h)
 	r := m.Relations[h.RelationID]
 	switch h.Kind {
 	case "install":

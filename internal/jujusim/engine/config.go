@@ -123,8 +123,7 @@ func (e *Engine) Refresh(appName, path string) error {
 			if m.Units[name].Dying {
 				continue
 			}
-			m.Enqueue(name, state.SimpleHook("upgrade-charm"))
-			m.Enqueue(name, state.SimpleHook("config-changed"))
+			m.Enqueue(name, state.SimpleHook("upgrade-charm")) // config-changed follows it (followUp)
 		}
 		return nil
 	})
@@ -159,8 +158,7 @@ func (e *Engine) AttachResource(appName, name, file string) error {
 		app.Resources[name] = dest
 		for _, unit := range m.AppUnits(appName) {
 			if u := m.Units[unit]; !u.Dying && installedOrInstalling(m, u) {
-				m.Enqueue(unit, state.SimpleHook("upgrade-charm"))
-				m.Enqueue(unit, state.SimpleHook("config-changed"))
+				m.Enqueue(unit, state.SimpleHook("upgrade-charm")) // config-changed follows it (followUp)
 			}
 		}
 		return nil

@@ -89,7 +89,8 @@ func (e *Engine) lockDriver() (*os.File, error) {
 }
 
 // Drive runs queued hooks until the model is idle (or forever). Units run in
-// parallel; each unit runs one hook at a time, in queue order.
+// parallel; each unit runs one hook at a time, picked as Juju's resolvers
+// pick (nextHook).
 func (e *Engine) Drive(ctx context.Context, opts DriveOptions) error {
 	if err := e.linkTools(); err != nil {
 		return err
@@ -156,8 +157,7 @@ func (e *Engine) Drive(ctx context.Context, opts DriveOptions) error {
 }
 
 // clearStale forgets contexts left by a driver that died mid-hook; their
-// hooks are put back at the head of the queue, as Juju reruns an
-// interrupted hook.
+// hooks run next, as Juju reruns the hook its operation state records.
 func (e *Engine) clearStale() error {
 	return e.store().Update(func(m *state.Model) error {
 		for id, hc := range m.Contexts {
@@ -165,7 +165,7 @@ func (e *Engine) clearStale() error {
 				u.Running = ""
 				u.Agent = state.Status{Current: "idle"}
 				if hc.Hook.Kind != "action" && (u.Error == nil || u.Error.Hook != hc.Hook) {
-					u.Queue = append([]state.Hook{hc.Hook}, u.Queue...)
+					rerunNext(u, hc.Hook)
 				}
 			}
 			delete(m.Contexts, id)
@@ -246,61 +246,6 @@ func (e *Engine) plan(opts DriveOptions) (plan, error) {
 		return nil
 	})
 	return p, err
-}
-
-// nextHook chooses what unit u runs next: actions run even while the unit is
-// in error (as in Juju); a failed hook is retried when its delay is over.
-func (e *Engine) nextHook(m *state.Model, u *state.Unit, p *plan) (state.Hook, bool, bool) {
-	if u.Error != nil {
-		for i, h := range u.Queue {
-			if h.Kind == "action" {
-				u.Queue = append(u.Queue[:i:i], u.Queue[i+1:]...)
-				return h, false, true
-			}
-		}
-		at := time.Unix(0, u.Error.NextRetry)
-		if !e.now().Before(at) {
-			return u.Error.Hook, true, true
-		}
-		if p.nextRetry.IsZero() || at.Before(p.nextRetry) {
-			p.nextRetry = at
-		}
-		return state.Hook{}, false, false
-	}
-	for len(u.Queue) > 0 {
-		h := u.Queue[0]
-		u.Queue = u.Queue[1:]
-		if !due(m, u, h) {
-			continue
-		}
-		return h, false, true
-	}
-	return state.Hook{}, false, false
-}
-
-// due reports whether a queued hook still applies when its turn comes: its
-// relation still exists; a remote unit is joined only while it is alive and
-// changed only while joined (Juju's relation resolver works from the live
-// membership); stop only for a started unit (uniter resolver:
-// "localState.Started && !localState.Stopped"); storage-detaching only for
-// storage whose storage-attached hook ran (worker/uniter/storage).
-func due(m *state.Model, u *state.Unit, h state.Hook) bool {
-	r := m.Relations[h.RelationID]
-	switch {
-	case h.RelationID >= 0 && r == nil:
-		return false // the relation went away before the hook ran
-	case h.Kind == "relation-joined":
-		ru := m.Units[h.RemoteUnit]
-		return ru != nil && !ru.Dying
-	case h.Kind == "relation-changed" && h.RemoteUnit != "":
-		return state.HasString(r.Joined[u.Name], h.RemoteUnit)
-	case h.Kind == "stop":
-		return u.Started
-	case h.Kind == "storage-detaching":
-		s := m.Storage[h.StorageID]
-		return s != nil && s.Attached
-	}
-	return true
 }
 
 // startJob records the hook context and the relation membership Juju shows

@@ -188,7 +188,7 @@ func (e *Engine) hookEnv(j job, mc jujusim.Machine, charmDir string) ([]string, 
 }
 
 // abandon drops a job the simulator could not run (not a hook failure): the
-// hook goes back to the head of the queue.
+// hook runs next.
 func (e *Engine) abandon(j job, cause error) error {
 	err := e.store().Update(func(m *state.Model) error {
 		delete(m.Contexts, j.ctxID)
@@ -196,7 +196,7 @@ func (e *Engine) abandon(j job, cause error) error {
 			u.Running = ""
 			u.Agent = state.Status{Current: "failed", Message: cause.Error()}
 			if !j.retry {
-				u.Queue = append([]state.Hook{j.hook}, u.Queue...)
+				rerunNext(u, j.hook)
 			}
 		}
 		return nil

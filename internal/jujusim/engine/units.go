@@ -55,7 +55,7 @@ func (e *Engine) AddUnits(appName string, a AddUnitArgs) ([]string, error) {
 // addUnit creates the unit, its machine record and storage, and queues the
 // hooks a new unit sees (worker/uniter: storage-attached, install,
 // relation-created, leader-elected or leader-settings-changed,
-// config-changed, start; relation-joined/changed come once it enters
+// config-changed, then start as its follow-up; relation-joined/changed come once it enters
 // scope, see meetInScope).
 func (e *Engine) addUnit(m *state.Model, app *state.Application, attach []string, binds []state.Bind) (string, error) {
 	name := fmt.Sprintf("%s/%d", app.Name, m.Next("unit-"+app.Name))
@@ -93,8 +93,7 @@ func (e *Engine) addUnit(m *state.Model, app *state.Application, attach []string
 	} else {
 		m.Enqueue(name, state.SimpleHook("leader-settings-changed"))
 	}
-	m.Enqueue(name, state.SimpleHook("config-changed"))
-	m.Enqueue(name, state.SimpleHook("start"))
+	m.Enqueue(name, state.SimpleHook("config-changed")) // start follows it (followUp)
 	// No relation-joined yet, on either side: the unit becomes a member
 	// only when it enters scope at its relation-created (meetInScope).
 	return name, nil
@@ -337,6 +336,8 @@ func (e *Engine) Resolve(unit string, noRetry bool) error {
 			return fmt.Errorf("unit %q is not in an error state", unit)
 		}
 		if noRetry {
+			// Juju commits a skipped hook (NewSkipHook), follow-up included.
+			followUp(u, u.Error.Hook)
 			u.Workload = u.Error.Saved
 			u.Error = nil
 			return nil

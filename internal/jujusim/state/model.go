@@ -95,6 +95,10 @@ type Unit struct {
 	WorkloadVersion string   `json:"workload-version,omitempty"`
 	Ports           []string `json:"ports,omitempty"` // "8080/tcp", "1000-2000/udp", "icmp"
 	Queue           []Hook   `json:"queue,omitempty"`
+	// FollowUp is the hook Juju's operation state holds as Queued: it runs
+	// next, before anything in Queue (start after the first config-changed,
+	// config-changed after upgrade-charm, an interrupted hook).
+	FollowUp *Hook `json:"follow-up,omitempty"`
 	// Running is the context of the hook or action now running, if any.
 	Running string     `json:"running,omitempty"`
 	Error   *HookError `json:"error,omitempty"`

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // LocalProvider gives every machine a directory under
@@ -96,15 +97,19 @@ func (m *localMachine) Exec(ctx context.Context, c Cmd) ([]byte, int, error) {
 	}
 	defer os.Remove(out.Name())
 	defer out.Close()
-	cmd := exec.Command(c.Argv[0], c.Argv[1:]...)
-	cmd.Env = c.Env
-	cmd.Dir = c.Dir
-	cmd.Stdout, cmd.Stderr = out, out
-	if c.Stdin != nil {
-		cmd.Stdin = strings.NewReader(string(c.Stdin))
+	newCmd := func() *exec.Cmd {
+		cmd := exec.Command(c.Argv[0], c.Argv[1:]...)
+		cmd.Env = c.Env
+		cmd.Dir = c.Dir
+		cmd.Stdout, cmd.Stderr = out, out
+		if c.Stdin != nil {
+			cmd.Stdin = strings.NewReader(string(c.Stdin))
+		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		return cmd
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	cmd, err := startTextBusyAware(ctx, newCmd)
+	if err != nil {
 		return nil, -1, fmt.Errorf("exec %s: %w", c.Argv[0], err)
 	}
 	done := make(chan struct{})
@@ -197,4 +202,24 @@ func copyFile(src, dst string, mode fs.FileMode) error {
 		return fmt.Errorf("copy %s: %w", src, err)
 	}
 	return out.Close()
+}
+
+// startTextBusyAware starts the command newCmd makes, retrying for up to about a second while the
+// kernel answers ETXTBSY: the charm was just copied into the machine, and a fork in another
+// goroutine of this process may still hold that file open for writing (golang/go#22315).
+func startTextBusyAware(ctx context.Context, newCmd func() *exec.Cmd) (*exec.Cmd, error) {
+	for delay := 5 * time.Millisecond; ; delay *= 2 {
+		cmd := newCmd()
+		err := cmd.Start()
+		if err == nil || !errors.Is(err, syscall.ETXTBSY) || delay > time.Second {
+			return cmd, err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
 }

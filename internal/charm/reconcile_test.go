@@ -64,17 +64,24 @@ func reconcileAll(t *testing.T, m *fakeModel, names []string) {
 	wg.Wait()
 }
 
-func TestSharedStorageInstallsOnceForAllUnits(t *testing.T) {
-	t.Parallel()
-	srv := serveReleases(t, "1.2.3")
+// sharedModel is a model whose units share one root, with the leader's identity of it already
+// published (as after the leader's first hook), so the others may start together.
+func sharedModel(t *testing.T, srv *releasetest.Server) (*fakeModel, string, *storage.Root) {
+	t.Helper()
 	shared := t.TempDir()
 	m := newFakeModel(t, testConfig(srv, shared))
-	// The leader has published the identity (its first hook); the others now start together.
 	root, err := storage.Open(shared)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.app[keySharedID] = root.Identity().UUID
+	return m, shared, root
+}
+
+func TestSharedStorageInstallsOnceForAllUnits(t *testing.T) {
+	t.Parallel()
+	srv := serveReleases(t, "1.2.3")
+	m, _, root := sharedModel(t, srv)
 
 	names := unitNames(5)
 	reconcileAll(t, m, names)
@@ -304,13 +311,7 @@ func TestDepartingUnitDoesNotReconcile(t *testing.T) {
 func TestWaitingUnitNamesTheDownloader(t *testing.T) {
 	t.Parallel()
 	srv := serveReleases(t, "1.2.3")
-	shared := t.TempDir()
-	m := newFakeModel(t, testConfig(srv, shared))
-	root, err := storage.Open(shared)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.app[keySharedID] = root.Identity().UUID
+	m, _, _ := sharedModel(t, srv)
 
 	downloading, waiting := make(chan struct{}), make(chan struct{})
 	var once0, once1 sync.Once

@@ -131,6 +131,18 @@ func TestWithoutSharedDirEachMachineDownloads(t *testing.T) {
 		t.Errorf("3 units without shared storage downloaded %d times, want 3", n)
 	}
 	wantStatuses(t, m, 3, "(local)")
+
+	// Refreshing the charm (upgrade-charm, config-changed) keeps the installed release.
+	m.juju("refresh", "concourse-ci", "--path", built.charm)
+	m.juju("wait")
+	hooks := m.hooks("concourse-ci/0")
+	if i := slices.Index(hooks, "upgrade-charm"); i < 0 || !slices.Contains(hooks[i:], "config-changed") {
+		t.Errorf("refresh ran %v, want upgrade-charm then config-changed", hooks)
+	}
+	if n := srv.downloads(version); n != 3 {
+		t.Errorf("after refresh: %d downloads, want still 3", n)
+	}
+	wantStatuses(t, m, 3, "(local)")
 }
 
 // TestAirGappedInstallFromResource: with the release attached as the concourse-release resource

@@ -210,3 +210,36 @@ func TestVersionChangeAndBadChecksum(t *testing.T) {
 		t.Errorf("%s still on shared storage after every unit moved to %s (err %v)", version, next, err)
 	}
 }
+
+// TestLeadershipChangeAndBadConfig: a new leader keeps everyone on the shared release; a bad config
+// value blocks every unit naming the option, and fixing it brings them back without a download.
+func TestLeadershipChangeAndBadConfig(t *testing.T) {
+	t.Parallel()
+	m := newModel(t)
+	srv := serveRelease(t, version)
+	m.juju(deployArgs(m, srv, 2, sharedDirArgs(filepath.Join(t.TempDir(), "shared"))...)...)
+	m.juju("wait")
+
+	m.juju("set-leader", "concourse-ci/1")
+	m.juju("wait")
+	if !m.status().Applications["concourse-ci"].Units["concourse-ci/1"].Leader {
+		t.Fatal("concourse-ci/1 is not the leader after set-leader")
+	}
+	m.juju("update-status")
+	m.juju("wait")
+	wantStatuses(t, m, 2, "shared storage")
+
+	m.juju("config", "concourse-ci", "mode=both")
+	m.juju("wait")
+	for name, u := range m.status().Applications["concourse-ci"].Units {
+		if ws := u.WorkloadStatus; ws.Current != "blocked" || !strings.Contains(ws.Message, `"mode"`) {
+			t.Errorf("%s: %s %q, want blocked naming mode", name, ws.Current, ws.Message)
+		}
+	}
+	m.juju("config", "concourse-ci", "mode=auto")
+	m.juju("wait")
+	wantStatuses(t, m, 2, "shared storage")
+	if n := srv.downloads(version); n != 1 {
+		t.Errorf("%d downloads, want 1", n)
+	}
+}

@@ -120,6 +120,16 @@ func (e *Engine) charmDir(app string, rev int) string {
 
 // readAppCharm re-reads an application's unpacked charm (for config and
 // action schemas, which the model state does not keep).
+// appAndCharm looks up an application and reads its unpacked charm.
+func appAndCharm(m *state.Model, appName string) (*state.Application, *charm.CharmDir, error) {
+	app, err := appOf(m, appName)
+	if err != nil {
+		return nil, nil, err
+	}
+	ch, err := readAppCharm(app)
+	return app, ch, err
+}
+
 func readAppCharm(app *state.Application) (*charm.CharmDir, error) {
 	ch, err := charm.ReadCharmDir(app.CharmDir)
 	if err != nil {

@@ -14,11 +14,7 @@ import (
 // config-changed on every unit when a value changed.
 func (e *Engine) SetConfig(appName string, kv map[string]string, reset []string) error {
 	return e.store().Update(func(m *state.Model) error {
-		app, err := appOf(m, appName)
-		if err != nil {
-			return err
-		}
-		ch, err := readAppCharm(app)
+		app, ch, err := appAndCharm(m, appName)
 		if err != nil {
 			return err
 		}
@@ -55,11 +51,7 @@ type ConfigOption struct {
 func (e *Engine) Config(appName string) (map[string]ConfigOption, error) {
 	out := map[string]ConfigOption{}
 	err := e.store().View(func(m *state.Model) error {
-		app, err := appOf(m, appName)
-		if err != nil {
-			return err
-		}
-		ch, err := readAppCharm(app)
+		app, ch, err := appAndCharm(m, appName)
 		if err != nil {
 			return err
 		}
@@ -134,11 +126,7 @@ func (e *Engine) Refresh(appName, path string) error {
 // config-changed.
 func (e *Engine) AttachResource(appName, name, file string) error {
 	return e.store().Update(func(m *state.Model) error {
-		app, err := appOf(m, appName)
-		if err != nil {
-			return err
-		}
-		ch, err := readAppCharm(app)
+		app, ch, err := appAndCharm(m, appName)
 		if err != nil {
 			return err
 		}

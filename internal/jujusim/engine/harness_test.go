@@ -184,3 +184,13 @@ func (h *harness) wantInterleaved(unit string, prefix []string, groups ...[]stri
 		}
 	}
 }
+
+// settledPair deploys two recorder units, runs their start-up hooks and forgets those events, so
+// that a test sees only what it triggers next.
+func (h *harness) settledPair() {
+	h.t.Helper()
+	h.deploy(2)
+	h.wait()
+	h.events("recorder/0")
+	h.events("recorder/1")
+}

@@ -50,10 +50,7 @@ func TestDeployThreeUnitsHookOrder(t *testing.T) {
 func TestAddAndRemoveUnitHookOrder(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.deploy(2)
-	h.wait()
-	h.events("recorder/0")
-	h.events("recorder/1")
+	h.settledPair()
 	added, err := h.e.AddUnit("recorder", 1, nil)
 	if err != nil || len(added) != 1 || added[0] != "recorder/2" {
 		t.Fatalf("add-unit: %v %v", added, err)
@@ -134,10 +131,7 @@ func TestIntegrateAndRemoveRelationHookOrder(t *testing.T) {
 func TestRefreshAndLeadershipHookOrder(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.deploy(2)
-	h.wait()
-	h.events("recorder/0")
-	h.events("recorder/1")
+	h.settledPair()
 	if err := h.e.Refresh("recorder", charmPath("recorder")); err != nil {
 		t.Fatal(err)
 	}

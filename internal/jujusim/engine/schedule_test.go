@@ -72,10 +72,7 @@ func TestNextHookFollowsTheResolverChain(t *testing.T) {
 func TestLeadershipAndActionsJumpQueuedRelationHooks(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.deploy(2)
-	h.wait()
-	h.events("recorder/0")
-	h.events("recorder/1")
+	h.settledPair()
 	h.behaviour(`if [ "$JUJU_DISPATCH_PATH" = hooks/update-status ] && [ "$JUJU_UNIT_NAME" = recorder/0 ]; then relation-set -r cluster:0 k=v; fi
 `)
 	if err := h.e.UpdateStatus(); err != nil {

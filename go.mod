@@ -27,6 +27,7 @@ require (
 	github.com/juju/schema v1.2.0 // indirect
 	github.com/juju/utils/v3 v3.1.0 // indirect
 	github.com/juju/version/v2 v2.0.1 // indirect
+	github.com/lib/pq v1.12.3 // indirect
 	github.com/mohae/deepcopy v0.0.0-20170929034955-c48cc78d4826 // indirect
 	github.com/pkg/term v1.1.0 // indirect
 	golang.org/x/crypto v0.59.0 // indirect

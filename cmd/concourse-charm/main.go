@@ -40,6 +40,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case juju.KindAction:
 		// During an action stdout and stderr are captured into its results: keep them quiet.
 		c := charm.New(charm.Options{Env: env, Tools: tools, Out: io.Discard})
+		defer c.Close()
 		if err := c.RunAction(ctx, name); err != nil {
 			if ferr := tools.ActionFail(ctx, err.Error()); ferr != nil {
 				fmt.Fprintf(stderr, "action %s failed: %v (and action-fail failed: %v)\n", name, err, ferr)
@@ -49,6 +50,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 0
 	case juju.KindHook:
 		c := charm.New(charm.Options{Env: env, Tools: tools, Out: stdout})
+		defer c.Close()
 		if err := c.RunHook(ctx, name); err != nil {
 			msg := fmt.Sprintf("hook %s failed: %v", name, err)
 			_ = tools.Log(ctx, juju.LevelError, msg)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/concourse-ci-machine/concourse-ci-machine/internal/juju"
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/service"
 )
 
 // Names fixed by metadata.yaml.
@@ -33,6 +34,12 @@ type Options struct {
 	Out io.Writer
 	// Now is the clock, for tests; default time.Now.
 	Now func() time.Time
+	// Services connects to the service supervisor; default: systemd if it is PID 1, else Pebble.
+	Services func(ctx context.Context) (service.Manager, error)
+	// KeyBits is the size of generated RSA keys; default concourse.KeyBits (tests use less).
+	KeyBits int
+	// SystemUser creates (if needed) the web's system user and returns its gid; default useradd.
+	SystemUser func(name string) (gid int, err error)
 }
 
 // Charm handles one hook or action invocation.
@@ -42,11 +49,20 @@ type Charm struct {
 	arch  string
 	out   io.Writer
 	now   func() time.Time
+
+	connectServices func(ctx context.Context) (service.Manager, error)
+	services        service.Manager // connected on first use, closed by Close
+	keyBits         int
+	systemUser      func(name string) (int, error)
 }
 
 // New returns a Charm for one invocation.
 func New(opts Options) *Charm {
-	c := &Charm{env: opts.Env, tools: opts.Tools, arch: opts.Arch, out: opts.Out, now: opts.Now}
+	c := &Charm{env: opts.Env, tools: opts.Tools, arch: opts.Arch, out: opts.Out, now: opts.Now,
+		connectServices: opts.Services, keyBits: opts.KeyBits, systemUser: opts.SystemUser}
+	if c.systemUser == nil {
+		c.systemUser = ensureSystemUser
+	}
 	if c.arch == "" {
 		c.arch = runtime.GOARCH
 	}
@@ -56,7 +72,38 @@ func New(opts Options) *Charm {
 	if c.now == nil {
 		c.now = time.Now
 	}
+	if c.connectServices == nil {
+		c.connectServices = c.detectServices
+	}
 	return c
+}
+
+// serviceManager connects to the supervisor once per invocation.
+func (c *Charm) serviceManager(ctx context.Context) (service.Manager, error) {
+	if c.services != nil {
+		return c.services, nil
+	}
+	m, err := c.connectServices(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("service supervisor: %w", err)
+	}
+	c.services = m
+	return m, nil
+}
+
+// Close releases the connection to the supervisor, if one was made.
+func (c *Charm) Close() error {
+	if c.services == nil {
+		return nil
+	}
+	err := c.services.Close()
+	c.services = nil
+	return err
+}
+
+// say writes one line of progress to the hook's output (debug-log).
+func (c *Charm) say(format string, args ...any) {
+	fmt.Fprintf(c.out, format+"\n", args...)
 }
 
 // RunHook handles the hook called name. Hooks the charm does not know end quietly: Juju sends
@@ -70,7 +117,8 @@ func (c *Charm) RunHook(ctx context.Context, name string) error {
 	case name == "remove":
 		return c.forgetUnit("")
 	case name == "stop":
-		return nil // nothing runs yet that must stop; the release stays for other units
+		// The unit is being removed: its services stop; the release stays for other units.
+		return c.stopServices(ctx)
 	case c.env.DepartingUnit != "" && c.env.DepartingUnit == c.env.UnitName:
 		// This unit is leaving: its storage is already detached (Juju detaches it first), and
 		// there is nothing to reconcile towards.
@@ -106,6 +154,8 @@ func (c *Charm) RunAction(ctx context.Context, name string) error {
 	switch name {
 	case "shared-storage-info":
 		return c.sharedStorageInfo(ctx)
+	case "get-admin-password":
+		return c.getAdminPassword(ctx)
 	}
 	return fmt.Errorf("unknown action %q: this charm version does not implement it", name)
 }

@@ -1,8 +1,10 @@
 package charm
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/concourse-ci-machine/concourse-ci-machine/internal/juju"
 	"github.com/concourse-ci-machine/concourse-ci-machine/internal/juju/jujutest"
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/service"
 )
 
 // fakeModel is the little of a Juju model the reconcile reads and writes: config, leadership, the
@@ -29,6 +32,13 @@ type fakeModel struct {
 	onStatus func(unit string, st juju.Status)
 	// runners are the units' fake hook-tool runners, by unit name (the latest Charm made for it).
 	runners map[string]*jujutest.Runner
+	// members are the units in the peer relation, in the order they were made.
+	members   []string
+	secrets   map[string]map[string]string
+	database  map[string]string // the postgresql provider's application bag
+	appStatus juju.Status
+	services  map[string]*fakeServices // each unit's supervisor
+	dataDirs  map[string]string        // each unit's concourse-data, kept across its hooks
 }
 
 func newFakeModel(t *testing.T, config map[string]any) *fakeModel {
@@ -36,12 +46,21 @@ func newFakeModel(t *testing.T, config map[string]any) *fakeModel {
 		t: t, config: config, leader: "concourse-ci/0",
 		app: map[string]string{}, units: map[string]map[string]string{}, status: map[string][]juju.Status{},
 		runners: map[string]*jujutest.Runner{},
+		secrets: map[string]map[string]string{}, services: map[string]*fakeServices{}, dataDirs: map[string]string{},
+		// A provider without secrets support (plain fields): enough for the web to start.
+		database: map[string]string{"database": "concourse", "endpoints": "10.0.0.99:5432", "username": "relation_1", "password": "pw-in-clear"},
 	}
 }
 
 // unit returns a Charm for unit name with its own data directory.
 func (m *fakeModel) unit(name string) *Charm {
-	dataDir := filepath.Join(m.t.TempDir(), "concourse-data")
+	m.mu.Lock()
+	dataDir, ok := m.dataDirs[name]
+	if !ok {
+		dataDir = filepath.Join(m.t.TempDir(), "concourse-data")
+		m.dataDirs[name] = dataDir
+	}
+	m.mu.Unlock()
 	r := jujutest.New()
 	r.Handle("config-get", func(jujutest.Call) ([]byte, error) {
 		m.mu.Lock()
@@ -53,7 +72,59 @@ func (m *fakeModel) unit(name string) *Charm {
 		defer m.mu.Unlock()
 		return []byte(fmt.Sprint(m.leader == name)), nil
 	})
-	r.SetOutput("relation-ids", `["cluster:0"]`)
+	r.Handle("relation-ids", func(c jujutest.Call) ([]byte, error) {
+		switch c.Args[len(c.Args)-1] {
+		case peerEndpoint:
+			return []byte(`["cluster:0"]`), nil
+		case postgresEndpoint:
+			return []byte(`["postgresql:1"]`), nil
+		}
+		return []byte(`[]`), nil
+	})
+	r.Handle("relation-list", func(c jujutest.Call) ([]byte, error) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if slices.Contains(c.Args, "--app") {
+			return json.Marshal("postgresql") // only the postgresql relation asks for its app
+		}
+		var others []string
+		for _, u := range m.members {
+			if u != name {
+				others = append(others, u)
+			}
+		}
+		return json.Marshal(others)
+	})
+	r.Handle("network-get", func(jujutest.Call) ([]byte, error) {
+		_, n := splitUnit(name)
+		return []byte(fmt.Sprintf(`{"ingress-addresses":["10.0.0.%d"]}`, n+10)), nil
+	})
+	r.SetOutput("opened-ports", `[]`)
+	r.Handle("secret-add", func(c jujutest.Call) ([]byte, error) {
+		data, err := os.ReadFile(c.Args[slices.Index(c.Args, "--file")+1])
+		if err != nil {
+			return nil, err
+		}
+		var content map[string]string
+		if err := json.Unmarshal(data, &content); err != nil {
+			return nil, err
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		id := fmt.Sprintf("secret:fake%d", len(m.secrets))
+		m.secrets[id] = content
+		return []byte(id), nil
+	})
+	r.Handle("secret-get", func(c jujutest.Call) ([]byte, error) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		for _, a := range c.Args {
+			if content, ok := m.secrets[a]; ok {
+				return json.Marshal(content)
+			}
+		}
+		return nil, &juju.ToolError{Tool: "secret-get", ExitCode: 1, Stderr: "ERROR secret not found"}
+	})
 	r.SetOutput("storage-list", `["concourse-data/0"]`)
 	r.SetOutput("storage-get", fmt.Sprintf(`{"kind":"filesystem","location":%q}`, dataDir))
 	r.SetError("resource-get", 1, "ERROR could not download resource: HTTP request failed: resource#concourse-ci/concourse-release not found")
@@ -61,7 +132,12 @@ func (m *fakeModel) unit(name string) *Charm {
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		bag := m.units[c.Args[len(c.Args)-1]]
-		if slices.Contains(c.Args, "--app") {
+		switch {
+		case slices.Contains(c.Args, "postgresql:1") && slices.Contains(c.Args, "--app") && c.Args[len(c.Args)-1] == "postgresql":
+			bag = m.database
+		case slices.Contains(c.Args, "postgresql:1"):
+			bag = nil // the requirer's own bags there: not modelled
+		case slices.Contains(c.Args, "--app"):
 			bag = m.app
 		}
 		return json.Marshal(bag)
@@ -70,6 +146,9 @@ func (m *fakeModel) unit(name string) *Charm {
 		var data map[string]string
 		if err := json.Unmarshal(c.Stdin, &data); err != nil {
 			return nil, err
+		}
+		if slices.Contains(c.Args, "postgresql:1") {
+			return nil, nil // the database request: not modelled
 		}
 		m.mu.Lock()
 		defer m.mu.Unlock()
@@ -96,6 +175,12 @@ func (m *fakeModel) unit(name string) *Charm {
 	r.Handle("status-set", func(c jujutest.Call) ([]byte, error) {
 		i := slices.Index(c.Args, "--")
 		st := juju.Status{State: juju.StatusState(c.Args[i-1]), Message: strings.Join(c.Args[i+1:], " ")}
+		if slices.Contains(c.Args, "--application") {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			m.appStatus = st
+			return nil, nil
+		}
 		m.mu.Lock()
 		m.status[name] = append(m.status[name], st)
 		hook := m.onStatus
@@ -107,9 +192,19 @@ func (m *fakeModel) unit(name string) *Charm {
 	})
 	m.mu.Lock()
 	m.runners[name] = r
+	if !slices.Contains(m.members, name) {
+		m.members = append(m.members, name)
+	}
+	svc := m.services[name]
+	if svc == nil {
+		svc = newFakeServices()
+		m.services[name] = svc
+	}
 	m.mu.Unlock()
 	env := juju.Env{UnitName: name}
-	return New(Options{Env: env, Tools: juju.NewClient(r), Arch: "amd64"})
+	return New(Options{Env: env, Tools: juju.NewClient(r), Arch: "amd64", KeyBits: 1024,
+		Services:   func(context.Context) (service.Manager, error) { return svc, nil },
+		SystemUser: func(string) (int, error) { return os.Getgid(), nil }})
 }
 
 func (m *fakeModel) lastStatus(unit string) juju.Status {

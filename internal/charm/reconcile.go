@@ -66,10 +66,24 @@ func (c *Charm) Reconcile(ctx context.Context) error {
 	if leader {
 		c.collectGarbage(ctx, place, rel)
 	}
-	if err := c.tools.ApplicationVersionSet(ctx, cfg.Version); err != nil {
-		return fmt.Errorf("set application version: %w", err)
+	view, err := c.readPeers(ctx, peers)
+	if err != nil {
+		return err
 	}
-	return c.status(ctx, juju.Active, fmt.Sprintf("Concourse %s installed (%s)", cfg.Version, place.describe()))
+	out, err := c.runWorkload(ctx, workloadInput{cfg: cfg, leader: leader, dataDir: dataDir, place: place, rel: rel, peers: view})
+	if err != nil {
+		return err
+	}
+	if out.running.web || out.running.worker {
+		if err := c.tools.ApplicationVersionSet(ctx, cfg.Version); err != nil {
+			return fmt.Errorf("set application version: %w", err)
+		}
+	}
+	if leader {
+		c.appStatus(ctx, cfg, view, out)
+	}
+	st, msg := out.unitStatus(cfg.Version, place.describe())
+	return c.status(ctx, st, msg)
 }
 
 func (c *Charm) status(ctx context.Context, state juju.StatusState, msg string) error {

@@ -46,8 +46,28 @@ func unitNames(n int) []string {
 	return names
 }
 
-// reconcileAll runs every unit's reconcile at once, as Juju runs hooks of different units.
+// reconcileAll runs every unit's reconcile at once, as Juju runs hooks of different units, and
+// again while any unit's status changes: what one unit publishes wakes the others with
+// relation-changed, and so on until the model settles.
 func reconcileAll(t *testing.T, m *fakeModel, names []string) {
+	t.Helper()
+	for range 5 {
+		before := map[string]juju.Status{}
+		for _, n := range names {
+			before[n] = m.lastStatus(n)
+		}
+		reconcileRound(t, m, names)
+		settled := true
+		for _, n := range names {
+			settled = settled && m.lastStatus(n) == before[n]
+		}
+		if settled {
+			return
+		}
+	}
+}
+
+func reconcileRound(t *testing.T, m *fakeModel, names []string) {
 	t.Helper()
 	units := map[string]*Charm{}
 	for _, name := range names {
@@ -215,7 +235,7 @@ func TestBadConfigBlocksNamingTheOption(t *testing.T) {
 	cfg := testConfig(srv, "")
 	cfg["version"] = "latest"
 	m := newFakeModel(t, cfg)
-	reconcileAll(t, m, []string{"concourse-ci/0"})
+	reconcileRound(t, m, []string{"concourse-ci/0"})
 	st := m.lastStatus("concourse-ci/0")
 	if st.State != juju.Blocked || !strings.Contains(st.Message, `"version"`) {
 		t.Errorf("status %+v, want blocked naming version", st)
@@ -254,9 +274,13 @@ func TestFollowerDoesNotWaitForALeaderWithoutSharedStorage(t *testing.T) {
 	m := newFakeModel(t, testConfig(srv, t.TempDir()))
 	m.app[keySharedProblem] = "shared-storage-path /x is not a mount point"
 	reconcileAll(t, m, []string{"concourse-ci/1"})
-	st := m.lastStatus("concourse-ci/1")
-	if st.State != juju.Active || !strings.Contains(st.Message, "the leader cannot use it either") {
-		t.Errorf("status %+v, want active on a local copy saying the leader cannot use the path", st)
+	// No leader has run, so the unit waits for its role; its release is already placed locally.
+	p, err := readPlacement(m.dataDirs["concourse-ci/1"])
+	if err != nil || p.Shared || !strings.Contains(p.Note, "the leader cannot use it either") {
+		t.Errorf("placement %+v (%v), want a local copy saying the leader cannot use the path", p, err)
+	}
+	if st := m.lastStatus("concourse-ci/1"); strings.Contains(st.Message, "identity") {
+		t.Errorf("status %+v: waits for the identity of a path the leader cannot use", st)
 	}
 }
 
@@ -320,7 +344,7 @@ func TestWaitingUnitNamesTheDownloader(t *testing.T) {
 		case unit == "concourse-ci/0" && strings.HasPrefix(st.Message, "Downloading Concourse 1.2.3"):
 			// Hold the downloader (it holds the install lock) until the other unit waits for it.
 			once0.Do(func() { close(downloading); <-waiting })
-		case unit == "concourse-ci/1" && st.State == juju.Waiting:
+		case unit == "concourse-ci/1" && st.State == juju.Waiting && strings.Contains(st.Message, "downloading"):
 			if st.Message != "Waiting for concourse-ci/0 to finish downloading 1.2.3" {
 				t.Errorf("waiting status %q", st.Message)
 			}
@@ -339,8 +363,12 @@ func TestWaitingUnitNamesTheDownloader(t *testing.T) {
 	if n := downloads(srv, "1.2.3"); n != 1 {
 		t.Errorf("%d downloads, want 1", n)
 	}
+	reconcileAll(t, m, []string{"concourse-ci/0", "concourse-ci/1"}) // they meet over the peer relation
 	if st := m.lastStatus("concourse-ci/1"); st.State != juju.Active {
 		t.Errorf("waiting unit ended %+v, want active", st)
+	}
+	if n := downloads(srv, "1.2.3"); n != 1 {
+		t.Errorf("%d downloads after settling, want 1", n)
 	}
 }
 

@@ -6,8 +6,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"syscall"
 	"time"
 
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/concourse"
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/juju"
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/service"
 	"github.com/concourse-ci-machine/concourse-ci-machine/internal/storage"
 )
 
@@ -61,5 +65,57 @@ func (c *Charm) leaveRoot(ctx context.Context, old placement) {
 	}
 	for _, name := range removed {
 		fmt.Fprintf(c.out, "removed own copy %s from %s\n", name, old.Root)
+	}
+}
+
+// stopServices runs in the stop hook, when the unit is going away for good: the web stops, and
+// the worker is retired (SIGUSR2: it drains, unregisters and exits) so that it never stays behind
+// as a stalled worker, bounded by drainBound before the supervisor stops it hard.
+func (c *Charm) stopServices(ctx context.Context) error {
+	mgr, err := c.serviceManager(ctx)
+	if err != nil {
+		return err
+	}
+	svc := serviceRun{c: c, mgr: mgr, dataDir: defaultDataDir}
+	if err := c.retireWorker(ctx, mgr); err != nil {
+		fmt.Fprintf(c.out, "retire %s: %v; stopping it\n", concourse.WorkerService, err)
+	}
+	for _, name := range []string{concourse.WorkerService, concourse.WebService} {
+		if err := svc.remove(ctx, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// retireWorker signals the worker to retire and waits, within drainBound, until it has exited.
+func (c *Charm) retireWorker(ctx context.Context, mgr service.Manager) error {
+	st, err := mgr.State(ctx, concourse.WorkerService)
+	if err != nil || !st.Active {
+		return err
+	}
+	c.say("retiring %s (SIGUSR2), at most %s", concourse.WorkerService, drainBound)
+	if err := mgr.Signal(ctx, concourse.WorkerService, syscall.SIGUSR2); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, drainBound)
+	defer cancel()
+	tick := time.NewTicker(250 * time.Millisecond) // the supervisor has no exit notification here
+	defer tick.Stop()
+	for {
+		st, err := mgr.State(ctx, concourse.WorkerService)
+		if err != nil {
+			return err
+		}
+		if !st.Active {
+			c.say("%s retired", concourse.WorkerService)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			_ = c.tools.Log(context.Background(), juju.LevelWarning, fmt.Sprintf("%s did not retire within %s: stopping it", concourse.WorkerService, drainBound))
+			return ctx.Err()
+		case <-tick.C:
+		}
 	}
 }

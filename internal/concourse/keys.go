@@ -23,9 +23,12 @@ type Key struct {
 	Public     string // "ssh-rsa AAAA...", no comment, no newline
 }
 
-// GenerateKey makes a new RSA key of KeyBits.
-func GenerateKey() (Key, error) {
-	return generateKey(KeyBits)
+// GenerateKey makes a new RSA key of bits (KeyBits when 0).
+func GenerateKey(bits int) (Key, error) {
+	if bits == 0 {
+		bits = KeyBits
+	}
+	return generateKey(bits)
 }
 
 func generateKey(bits int) (Key, error) {

@@ -1,0 +1,177 @@
+package charm
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/concourse"
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/service"
+)
+
+// serviceRun applies service specs on one unit. A service restarts only when what it runs changed:
+// a hash of its spec, environment, the key files it reads and the release, remembered in the
+// unit's state directory. A hash holds no secret: it is one-way.
+type serviceRun struct {
+	c          *Charm
+	mgr        service.Manager
+	dataDir    string
+	releaseDir string
+	release    string // the release's sha256: another release is another binary
+}
+
+// run installs spec with env written to its EnvFile, and (re)starts it when needed. It reports
+// whether the service was (re)started.
+func (s serviceRun) run(ctx context.Context, spec service.Spec, env concourse.Env, inputs ...[]byte) (bool, error) {
+	envData, err := env.Render()
+	if err != nil {
+		return false, fmt.Errorf("%s environment: %w", spec.Name, err)
+	}
+	if _, err := writeFile(spec.EnvFile, envData, 0o600, -1); err != nil {
+		return false, err
+	}
+	specData, _ := json.Marshal(spec)
+	h := sha256.New()
+	for _, part := range append([][]byte{specData, envData, []byte(s.release)}, inputs...) {
+		fmt.Fprintf(h, "%d:", len(part))
+		h.Write(part)
+	}
+	want := hex.EncodeToString(h.Sum(nil))
+	hashFile, err := s.hashFile(spec.Name)
+	if err != nil {
+		return false, err
+	}
+	had, _ := os.ReadFile(hashFile)
+	if _, err := s.mgr.Install(ctx, spec); err != nil {
+		return false, fmt.Errorf("install %s: %w", spec.Name, err)
+	}
+	if err := s.mgr.Enable(ctx, spec.Name); err != nil {
+		return false, fmt.Errorf("enable %s: %w", spec.Name, err)
+	}
+	st, err := s.mgr.State(ctx, spec.Name)
+	if err != nil {
+		return false, fmt.Errorf("state of %s: %w", spec.Name, err)
+	}
+	switch {
+	case !st.Active:
+		s.c.say("starting %s", spec.Name)
+		err = s.mgr.Start(ctx, spec.Name)
+	case string(had) != want:
+		s.c.say("restarting %s: what it runs changed", spec.Name)
+		err = s.mgr.Restart(ctx, spec.Name)
+	default:
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("start %s: %w", spec.Name, err)
+	}
+	if err := os.WriteFile(hashFile, []byte(want), 0o600); err != nil {
+		return true, fmt.Errorf("remember what %s runs: %w", spec.Name, err)
+	}
+	return true, nil
+}
+
+// remove stops and disables a service this unit no longer runs (nothing if it never ran it).
+func (s serviceRun) remove(ctx context.Context, name string) error {
+	st, err := s.mgr.State(ctx, name)
+	if err != nil {
+		return fmt.Errorf("state of %s: %w", name, err)
+	}
+	if !st.Installed {
+		return nil
+	}
+	s.c.say("stopping and disabling %s: this unit no longer runs it", name)
+	if err := s.mgr.Remove(ctx, name); err != nil {
+		return fmt.Errorf("remove %s: %w", name, err)
+	}
+	hashFile, err := s.hashFile(name)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(hashFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("forget %s: %w", name, err)
+	}
+	return nil
+}
+
+func (s serviceRun) hashFile(name string) (string, error) {
+	state, err := stateDir(s.dataDir)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(state, name+".hash"), nil
+}
+
+// checkRunning reports a service that the supervisor does not see running, with the last thing it
+// logged (a refused database password shows there), and calls ok when it runs.
+func (c *Charm) checkRunning(ctx context.Context, svc serviceRun, name string, out *outcome, ok func()) error {
+	st, err := svc.mgr.State(ctx, name)
+	if err != nil {
+		return fmt.Errorf("state of %s: %w", name, err)
+	}
+	if st.Active {
+		ok()
+		return nil
+	}
+	msg := fmt.Sprintf("%s is not running (%s)", name, st.Status)
+	if last := lastLogLine(ctx, svc.mgr.Backend(), name); last != "" {
+		msg += ": " + last
+	}
+	out.failing(msg)
+	return nil
+}
+
+// lastLogLine is the service's last journal line, for the status; "" when there is none.
+func lastLogLine(ctx context.Context, backend, name string) string {
+	if backend != "systemd" {
+		return ""
+	}
+	b, err := exec.CommandContext(ctx, "journalctl", "--unit", name, "--lines", "1", "--output", "cat", "--no-pager", "--quiet").Output()
+	if err != nil {
+		return ""
+	}
+	line := strings.TrimSpace(string(b))
+	if len(line) > 200 {
+		line = line[:200] + "..."
+	}
+	return line
+}
+
+// secretFiles writes key files into one directory (0640 to gid, or 0600 for gid -1) and keeps
+// their contents, which go into the service's hash: a rotated key restarts the service.
+type secretFiles struct {
+	dir      string
+	gid      int
+	contents [][]byte
+}
+
+func (f *secretFiles) put(name, data string) (string, error) {
+	path := filepath.Join(f.dir, name)
+	mode := os.FileMode(0o640)
+	if f.gid < 0 {
+		mode = 0o600
+	}
+	if _, err := writeFile(path, []byte(data), mode, f.gid); err != nil {
+		return "", err
+	}
+	f.contents = append(f.contents, []byte(data))
+	return path, nil
+}
+
+// include adds an existing file's content to the hash.
+func (f *secretFiles) include(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	f.contents = append(f.contents, data)
+	return nil
+}

@@ -1,0 +1,270 @@
+package charm
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/concourse"
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/juju"
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/release"
+)
+
+// Ports Concourse listens on (Concourse's defaults; configurable in a later release).
+const (
+	webPort     = 8080
+	tsaPort     = 2222
+	drainBound  = 5 * time.Minute
+	addrBinding = peerEndpoint // the address units reach each other on
+)
+
+// workloadInput is what the reconcile learnt before it turns to the services.
+type workloadInput struct {
+	cfg     Config
+	leader  bool
+	dataDir string
+	place   placement
+	rel     release.Installed
+	peers   peerView
+}
+
+// outcome is what the unit runs and what stops it from running the rest, for the status.
+type outcome struct {
+	roles    roles
+	running  roles
+	tsaHosts int
+	problems []problem
+}
+
+type problem struct {
+	state juju.StatusState
+	msg   string
+}
+
+func (o *outcome) block(msg string)   { o.problems = append(o.problems, problem{juju.Blocked, msg}) }
+func (o *outcome) wait(msg string)    { o.problems = append(o.problems, problem{juju.Waiting, msg}) }
+func (o *outcome) failing(msg string) { o.problems = append(o.problems, problem{juju.Blocked, msg}) }
+
+// runWorkload decides the unit's roles, gathers keys, addresses and credentials, and makes the
+// services match: a role the unit no longer has is stopped and disabled, a role whose inputs
+// changed is restarted, a web whose only change is the set of worker keys is reloaded.
+func (c *Charm) runWorkload(ctx context.Context, in workloadInput) (outcome, error) {
+	var out outcome
+	r, wait, err := c.resolveRoles(ctx, in.cfg.Mode, in.leader, in.peers)
+	if err != nil {
+		return out, err
+	}
+	if wait != "" {
+		out.wait(wait)
+		return out, nil
+	}
+	out.roles = r
+	if in.leader {
+		if err := c.ensureAppSecrets(ctx, in.peers); err != nil {
+			return out, err
+		}
+	}
+	tsaRels, err := c.readRelations(ctx, tsaEndpoint)
+	if err != nil {
+		return out, err
+	}
+	flightRels, err := c.readRelations(ctx, flightEndpoint)
+	if err != nil {
+		return out, err
+	}
+	addr, err := c.address(ctx)
+	if err != nil {
+		return out, err
+	}
+	var workerPub string
+	if r.worker {
+		k, err := c.workerKey(in.dataDir)
+		if err != nil {
+			return out, err
+		}
+		workerPub = k.Public
+	}
+	tsaAddr := concourse.HostPort(addr, tsaPort)
+	if err := c.publishRole(ctx, in.leader, in.peers, r, tsaAddr, workerPub, tsaRels, flightRels); err != nil {
+		return out, err
+	}
+	mgr, err := c.serviceManager(ctx)
+	if err != nil {
+		return out, err
+	}
+	svc := serviceRun{c: c, mgr: mgr, dataDir: in.dataDir, releaseDir: in.rel.Dir, release: in.rel.Marker.SHA256}
+
+	if r.web {
+		ownWorker := ""
+		if r.worker {
+			ownWorker = workerPub
+		}
+		keys := c.collectWorkerKeys(ownWorker, in.peers, tsaRels)
+		if err := c.runWeb(ctx, svc, in, addr, keys, &out); err != nil {
+			return out, err
+		}
+	} else if err := svc.remove(ctx, concourse.WebService); err != nil {
+		return out, err
+	}
+	if r.worker {
+		own := ""
+		if r.web {
+			own = tsaAddr
+		}
+		targets := collectTSAs(own, in.peers, flightRels)
+		out.tsaHosts = len(targets.hosts)
+		if err := c.runWorker(ctx, svc, in, targets, len(flightRels) > 0, &out); err != nil {
+			return out, err
+		}
+	} else if err := svc.remove(ctx, concourse.WorkerService); err != nil {
+		return out, err
+	}
+	ports := []juju.Port{}
+	if r.web {
+		ports = append(ports, juju.TCP(webPort), juju.TCP(tsaPort))
+	}
+	if err := c.tools.SyncPorts(ctx, ports); err != nil {
+		return out, fmt.Errorf("ports: %w", err)
+	}
+	return out, nil
+}
+
+// address is this unit's address as the other units reach it.
+func (c *Charm) address(ctx context.Context) (string, error) {
+	info, err := c.tools.NetworkGet(ctx, addrBinding)
+	if err != nil {
+		return "", fmt.Errorf("network-get %s: %w", addrBinding, err)
+	}
+	if a := info.IngressAddress(); a != "" {
+		return a, nil
+	}
+	return "", fmt.Errorf("network-get %s: no address", addrBinding)
+}
+
+// runWeb writes the web's keys, credentials and environment and runs it. Until the leader has
+// created the application secrets or the database is ready, a running web is left as it is.
+func (c *Charm) runWeb(ctx context.Context, svc serviceRun, in workloadInput, addr string, workerKeys []string, out *outcome) error {
+	secrets, ok, err := c.readAppSecrets(ctx, in.peers)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		out.wait("Waiting for the leader to create the Concourse keys")
+		return nil
+	}
+	db, err := c.readDatabase(ctx, in.leader)
+	if err != nil {
+		return err
+	}
+	switch {
+	case db.blocked != "":
+		out.block(db.blocked)
+		return nil
+	case !db.ready:
+		out.wait(db.waiting)
+		return nil
+	}
+	gid, err := c.systemUser(concourse.WebUser)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(in.dataDir, "web")
+	if err := privateDir(dir, 0o750, gid); err != nil {
+		return err
+	}
+	state, err := stateDir(in.dataDir)
+	if err != nil {
+		return err
+	}
+	hash, err := adminHash(state, secrets.adminPW)
+	if err != nil {
+		return err
+	}
+	files := secretFiles{dir: dir, gid: gid}
+	web := concourse.Web{
+		ExternalURL: "http://" + concourse.HostPort(addr, webPort),
+		PeerAddress: addr,
+		ClusterName: c.env.AppName(),
+		BindPort:    webPort,
+		TSAPort:     tsaPort,
+		AdminUser:   secrets.adminUser,
+		AdminHash:   hash,
+		LogLevel:    in.cfg.LogLevel,
+		Postgres: concourse.Postgres{Host: db.creds.Host, Port: db.creds.Port, Database: db.creds.Database,
+			User: db.creds.User, Password: db.creds.Password, TLS: db.creds.TLS},
+	}
+	if web.SessionKeyFile, err = files.put("session_signing_key", secrets.sessionKey.PrivatePEM); err != nil {
+		return err
+	}
+	if web.HostKeyFile, err = files.put("tsa_host_key", secrets.hostKey.PrivatePEM); err != nil {
+		return err
+	}
+	if db.creds.TLS && db.creds.CA != "" {
+		if web.Postgres.CAFile, err = files.put("postgresql_ca.pem", db.creds.CA); err != nil {
+			return err
+		}
+	}
+	keysFile := filepath.Join(dir, "authorized_worker_keys")
+	keysChanged, err := writeFile(keysFile, concourse.AuthorizedKeys(workerKeys), 0o640, gid)
+	if err != nil {
+		return err
+	}
+	web.AuthorizedKeys = keysFile
+	spec := concourse.WebSpec(in.rel.Dir, filepath.Join(dir, "web.env"), webPort, tsaPort)
+	restarted, err := svc.run(ctx, spec, web.Env(), files.contents...)
+	if err != nil {
+		return err
+	}
+	if keysChanged && !restarted {
+		// New or departed workers: the TSA re-reads its authorized keys on SIGHUP; no build stops.
+		if err := svc.mgr.Reload(ctx, concourse.WebService); err != nil {
+			return fmt.Errorf("reload %s for new worker keys: %w", concourse.WebService, err)
+		}
+		fmt.Fprintf(c.out, "reloaded %s: %s\n", concourse.WebService, plural(len(workerKeys), "worker key", "worker keys"))
+	}
+	return c.checkRunning(ctx, svc, concourse.WebService, out, func() { out.running.web = true })
+}
+
+// runWorker writes the worker's keys and environment and runs it, once it has a TSA to reach.
+func (c *Charm) runWorker(ctx context.Context, svc serviceRun, in workloadInput, t tsaTargets, related bool, out *outcome) error {
+	if len(t.hosts) == 0 || len(t.hostKeys) == 0 {
+		if in.cfg.Mode == ModeWorker && !related {
+			out.block("needs a TSA: " + flightHint(c.env.AppName()))
+		} else {
+			out.wait("Waiting for a web unit's TSA address and host key")
+		}
+		return nil
+	}
+	dir := filepath.Join(in.dataDir, "worker")
+	if err := privateDir(dir, 0o700, -1); err != nil {
+		return err
+	}
+	workDir := filepath.Join(dir, "work")
+	if err := privateDir(workDir, 0o700, -1); err != nil {
+		return err
+	}
+	files := secretFiles{dir: dir, gid: -1}
+	hostKeys, err := files.put("tsa_host_keys.pub", string(concourse.AuthorizedKeys(t.hostKeys)))
+	if err != nil {
+		return err
+	}
+	keyPath := filepath.Join(dir, "worker_key")
+	if err := files.include(keyPath); err != nil {
+		return err
+	}
+	w := concourse.Worker{
+		Name:         strings.ReplaceAll(c.env.UnitName, "/", "-"),
+		WorkDir:      workDir,
+		TSAHosts:     t.hosts,
+		TSAPublicKey: hostKeys,
+		PrivateKey:   keyPath,
+		LogLevel:     in.cfg.LogLevel,
+	}
+	spec := concourse.WorkerSpec(in.rel.Dir, filepath.Join(dir, "worker.env"), drainBound)
+	if _, err := svc.run(ctx, spec, w.Env(), files.contents...); err != nil {
+		return err
+	}
+	return c.checkRunning(ctx, svc, concourse.WorkerService, out, func() { out.running.worker = true })
+}

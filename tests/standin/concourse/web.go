@@ -151,7 +151,9 @@ func runWeb(ctx context.Context, environ []string, sigs <-chan os.Signal, stdout
 	var lns []net.Listener
 	defer func() {
 		for _, ln := range lns {
-			ln.Close()
+			if ln != nil {
+				ln.Close()
+			}
 		}
 	}()
 	var errs []error
@@ -202,6 +204,7 @@ func runWeb(ctx context.Context, environ []string, sigs <-chan os.Signal, stdout
 				tsa.reload()
 			case syscall.SIGTERM, syscall.SIGINT:
 				log.infof("web stopping on %v", sig)
+				cancel()
 				return stopWeb(st, c.peer, log)
 			}
 		}

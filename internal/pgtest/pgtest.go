@@ -66,8 +66,11 @@ func ForProvider(provider string) Options {
 
 // Cluster is a running server.
 type Cluster struct {
-	Host          string // for clients
-	Port          int
+	Host string // for clients: what a provider writes into `endpoints`
+	Port int
+	// LocalHost is the address this test process connects to: Host when the server listens on
+	// it, else 127.0.0.1 (a wildcard listener: Host may not exist on this host yet).
+	LocalHost     string
 	SuperUser     string
 	SuperPassword string
 	Version       string // server_version, e.g. "15.14 (Debian 15.14-0+deb12u1)"
@@ -190,7 +193,7 @@ func start(ctx context.Context, bin string, cred *syscall.Credential, opts Optio
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{Host: opts.Host, SuperUser: opts.SuperUser, DataDir: filepath.Join(dir, "data"),
+	c := &Cluster{Host: opts.Host, LocalHost: localHost(opts), SuperUser: opts.SuperUser, DataDir: filepath.Join(dir, "data"),
 		bin: bin, dir: dir, cred: cred, timeout: opts.Timeout, stopped: true}
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return c, err
@@ -247,9 +250,18 @@ func start(ctx context.Context, bin string, cred *syscall.Credential, opts Optio
 	}
 	defer db.Close()
 	if err := db.QueryRowContext(ctx, "SHOW server_version").Scan(&c.Version); err != nil {
-		return c, fmt.Errorf("connect as %s to %s: %w", c.SuperUser, c.Addr(), err)
+		return c, fmt.Errorf("connect as %s to %s: %w", c.SuperUser, c.LocalAddr(), err)
 	}
 	return c, nil
+}
+
+func localHost(opts Options) string {
+	for _, l := range opts.Listen {
+		if l == opts.Host {
+			return opts.Host
+		}
+	}
+	return "127.0.0.1"
 }
 
 func appendFile(path, text string) error {
@@ -281,9 +293,13 @@ func (c *Cluster) pg(ctx context.Context, name string, args ...string) error {
 // Addr is "host:port" for clients, as a provider writes it into `endpoints`.
 func (c *Cluster) Addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }
 
-// URL returns a lib/pq connection URL for user on database (it contains the password).
+// LocalAddr is "host:port" for this test process.
+func (c *Cluster) LocalAddr() string { return net.JoinHostPort(c.LocalHost, strconv.Itoa(c.Port)) }
+
+// URL returns a lib/pq connection URL, for this test process, for user on database (it contains
+// the password).
 func (c *Cluster) URL(user, password, database string) string {
-	u := url.URL{Scheme: "postgres", User: url.UserPassword(user, password), Host: c.Addr(),
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(user, password), Host: c.LocalAddr(),
 		Path: "/" + database, RawQuery: "sslmode=disable&connect_timeout=10"}
 	return u.String()
 }

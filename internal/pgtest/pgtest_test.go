@@ -3,6 +3,7 @@ package pgtest
 import (
 	"database/sql"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -61,5 +62,21 @@ func TestForProvider(t *testing.T) {
 	o := ForProvider("nspawn")
 	if o.Host != "10.213.0.1" || len(o.Listen) != 1 || o.Listen[0] != "0.0.0.0" || o.Allow[1] != "10.213.0.0/24" {
 		t.Errorf("nspawn: %+v", o)
+	}
+}
+
+// A wildcard listener serves the test process on loopback while clients are told Host.
+func TestWildcardListenerServesLoopback(t *testing.T) {
+	c := Start(t, Options{Host: "192.0.2.1", Listen: []string{"0.0.0.0"}})
+	if c.Addr() != "192.0.2.1:"+strconv.Itoa(c.Port) || c.LocalHost != "127.0.0.1" {
+		t.Errorf("Addr %s LocalHost %s", c.Addr(), c.LocalHost)
+	}
+	db, err := c.Open("postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Ping(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -73,8 +73,8 @@ func tableOwner(t *testing.T, admin *sql.DB, table string) string {
 // relation drops the user and its secret.
 func TestPostgresRelationWithSecrets(t *testing.T) {
 	t.Parallel()
+	pg := startPostgres(t) // first, so that it is stopped after the model is destroyed
 	m := newModel(t)
-	pg := startPostgres(t)
 	deployPGProvider(t, m, pg, "postgresql")
 	m.juju("deploy", packTestCharm(t, "consumer"), "consumer", "-n", "2", "--provider", built.provider, "--config", "database=concourse")
 	m.juju("wait")
@@ -163,8 +163,8 @@ func TestPostgresRelationWithSecrets(t *testing.T) {
 // user, as the operator does for a database one relation uses.
 func TestPostgresRelationLegacyProvider(t *testing.T) {
 	t.Parallel()
+	pg := startPostgres(t) // first, so that it is stopped after the model is destroyed
 	m := newModel(t)
-	pg := startPostgres(t)
 	admin, err := pg.Open("postgres")
 	if err != nil {
 		t.Fatal(err)

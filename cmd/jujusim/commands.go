@@ -41,6 +41,29 @@ var commands = map[string]command{
 	"controller":      cmdController,
 	"debug-log":       cmdDebugLog,
 	"destroy-model":   cmdDestroyModel,
+	"exec":            cmdExec,
+}
+
+// cmdExec is `juju exec --unit U -- cmd args...`: the command's output is printed and its exit
+// code becomes jujusim's.
+func cmdExec(ctx context.Context, e *engine.Engine, args []string, stdout, _ io.Writer) error {
+	o, err := parseOpts(args, map[string]string{"u|unit": "string"})
+	if err != nil {
+		return err
+	}
+	unit := o.str("unit", "")
+	if unit == "" || len(o.args) == 0 {
+		return errors.New("usage: jujusim exec --unit UNIT -- COMMAND [ARGS...]")
+	}
+	out, code, err := e.Exec(ctx, unit, o.args)
+	if err != nil {
+		return err
+	}
+	stdout.Write(out)
+	if code != 0 {
+		return &exitError{code: code}
+	}
+	return nil
 }
 
 func wantArgs(o opts, min, max int, usage string) error {

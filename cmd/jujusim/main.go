@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -53,11 +54,20 @@ func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.
 		return 2
 	}
 	if err := cmd(ctx, e, args[1:], stdout, stderr); err != nil {
+		var exit *exitError
+		if errors.As(err, &exit) {
+			return exit.code // the command already said what went wrong
+		}
 		fmt.Fprintf(stderr, "ERROR %v\n", err)
 		return 1
 	}
 	return 0
 }
+
+// exitError carries the exit code of a command run on a machine (exec).
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return "exit status " + strconv.Itoa(e.code) }
 
 // globals are --model DIR and --retry-scale F, accepted anywhere.
 type globals struct {
@@ -134,6 +144,7 @@ Usage: jujusim [--model DIR] [--retry-scale F] COMMAND [ARGS]
   wait [--max-retries N] [--timeout DURATION]
   controller [--update-status-interval DURATION]
   debug-log [UNIT] [--lines N]   destroy-model
+  exec --unit UNIT -- COMMAND [ARGS...]   (juju exec: runs as root on the unit's machine)
 
 Invoked as a hook tool name (config-get, relation-set, ...) it is that tool.
 The model dir defaults to $JUJUSIM_MODEL.

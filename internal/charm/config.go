@@ -27,6 +27,7 @@ type Config struct {
 	SharedStoragePath         string // absolute and clean, or empty
 	SharedStorageRequireMount bool
 	LogLevel                  string
+	WorkerTags                []string
 }
 
 // ConfigError names the option an operator has to fix.
@@ -58,13 +59,18 @@ func ParseConfig(raw map[string]any) (Config, error) {
 		SharedStorageRequireMount: p.boolean("shared-storage-require-mount"),
 		LogLevel:                  p.str("log-level"),
 	}
+	tags := p.str("worker-tags")
 	if p.err != nil {
 		return Config{}, p.err
 	}
+	var err *ConfigError
 	for _, check := range []func() *ConfigError{c.checkMode, c.checkVersion, c.checkDownloadURL, c.checkChecksum, c.checkSharedPath, c.checkLogLevel} {
 		if err := check(); err != nil {
 			return Config{}, err
 		}
+	}
+	if c.WorkerTags, err = parseTags(tags); err != nil {
+		return Config{}, err
 	}
 	c.SharedStoragePath = filepath.Clean(c.SharedStoragePath)
 	if c.SharedStoragePath == "." {
@@ -120,6 +126,24 @@ func (c Config) checkLogLevel() *ConfigError {
 		return nil
 	}
 	return &ConfigError{"log-level", c.LogLevel, "want one of debug, info, error, fatal"}
+}
+
+var workerTag = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+
+// parseTags splits worker-tags; empty items (a trailing comma) are dropped, a bad tag is named.
+func parseTags(s string) ([]string, *ConfigError) {
+	var tags []string
+	for _, t := range strings.Split(s, ",") {
+		t = strings.TrimSpace(t)
+		if t == "" {
+			continue
+		}
+		if !workerTag.MatchString(t) {
+			return nil, &ConfigError{"worker-tags", s, fmt.Sprintf("tag %q: want letters, digits, '.', '_' or '-'", t)}
+		}
+		tags = append(tags, t)
+	}
+	return tags, nil
 }
 
 // configParser reads typed values and remembers the first type mismatch.

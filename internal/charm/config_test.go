@@ -47,6 +47,8 @@ func TestParseConfigNamesTheBadOption(t *testing.T) {
 		{"log-level", "verbose"},
 		{"version", 7},
 		{"shared-storage-require-mount", "yes"},
+		{"worker-tags", "gpu,has space"},
+		{"worker-tags", "a;b"},
 	}
 	for _, tc := range cases {
 		raw := validRaw()
@@ -73,5 +75,18 @@ func TestParseConfigEmptySharedPathMeansLocal(t *testing.T) {
 	}
 	if c.SharedStoragePath != "" || c.Checksum != strings.Repeat("ab", 32) {
 		t.Fatalf("parsed %+v", c)
+	}
+}
+
+func TestParseConfigWorkerTags(t *testing.T) {
+	t.Parallel()
+	raw := validRaw()
+	raw["worker-tags"] = " gpu, linux-x86_64 ,,"
+	c, err := ParseConfig(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.WorkerTags, "|") != "gpu|linux-x86_64" {
+		t.Fatalf("tags %q", c.WorkerTags)
 	}
 }

@@ -260,6 +260,7 @@ func (c *Charm) runWorker(ctx context.Context, svc serviceRun, in workloadInput,
 		TSAHosts:     t.hosts,
 		TSAPublicKey: hostKeys,
 		PrivateKey:   keyPath,
+		Tags:         in.cfg.WorkerTags,
 		LogLevel:     in.cfg.LogLevel,
 	}
 	spec := concourse.WorkerSpec(in.rel.Dir, filepath.Join(dir, "worker.env"), drainBound)

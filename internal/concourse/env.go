@@ -107,6 +107,7 @@ type Worker struct {
 	PrivateKey   string   // file with this worker's private key
 	Runtime      string   // "" leaves Concourse's default
 	Baggageclaim string   // "" leaves Concourse's default
+	Tags         []string // CONCOURSE_TAG, comma-separated
 	LogLevel     string
 }
 
@@ -124,6 +125,9 @@ func (w Worker) Env() Env {
 	}
 	if w.Runtime != "" {
 		e["CONCOURSE_RUNTIME"] = w.Runtime
+	}
+	if len(w.Tags) > 0 {
+		e["CONCOURSE_TAG"] = strings.Join(w.Tags, ",")
 	}
 	if w.Baggageclaim != "" {
 		e["CONCOURSE_BAGGAGECLAIM_DRIVER"] = w.Baggageclaim

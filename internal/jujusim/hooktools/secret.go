@@ -166,11 +166,17 @@ func owns(m *state.Model, u *state.Unit, s *state.Secret) bool {
 	return s.Owner == u.Name || s.Owner == u.App && m.Applications[u.App].Leader == u.Name
 }
 
+// canRead reports whether u owns s or was granted it. A grant made with -r lives as long as its
+// relation: "once the relation is removed, so too is the access grant" (jujuc secret-grant.go
+// help; state removes a relation's scoped secret permissions with it).
 func canRead(m *state.Model, u *state.Unit, s *state.Secret) bool {
 	if s.Owner == u.Name || s.Owner == u.App {
 		return true
 	}
-	for _, targets := range s.Grants {
+	for rel, targets := range s.Grants {
+		if id, err := strconv.Atoi(rel); err == nil && id >= 0 && m.Relations[id] == nil {
+			continue
+		}
 		if state.HasString(targets, u.App) || state.HasString(targets, u.Name) {
 			return true
 		}

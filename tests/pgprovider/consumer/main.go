@@ -93,23 +93,41 @@ func reconcile(ctx context.Context, tools *juju.Client, env juju.Env) error {
 			return err
 		}
 	}
-	if err := use(ctx, creds.ConnString(caFile)); err != nil {
-		msg := strings.ReplaceAll(err.Error(), creds.Password, "<redacted>") // belt and braces
-		return status(ctx, tools, juju.Blocked, "database refused the credentials: %s", msg)
+	db, err := sql.Open("postgres", creds.ConnString(caFile))
+	if err != nil {
+		return status(ctx, tools, juju.Blocked, "postgresql relation: %s", redact(err, creds.Password))
+	}
+	defer db.Close()
+	if err := db.PingContext(ctx); err != nil {
+		return status(ctx, tools, juju.Blocked, "database refused the credentials: %s", redact(err, creds.Password))
+	}
+	if err := migrate(ctx, db); err != nil {
+		return status(ctx, tools, juju.Blocked, "cannot use database %s as %s: %s", creds.Database, creds.User, redact(err, creds.Password))
 	}
 	return status(ctx, tools, juju.Active, "connected to %s as %s", creds.Database, creds.User)
 }
 
-// use connects and creates a table, as an application's migrations would.
-func use(ctx context.Context, dsn string) error {
-	db, err := sql.Open("postgres", dsn)
-	if err != nil {
-		return fmt.Errorf("open: %w", err)
+// redact is belt and braces: lib/pq errors do not carry the password.
+func redact(err error, password string) string {
+	if password == "" {
+		return err.Error()
 	}
-	defer db.Close()
-	if err := db.PingContext(ctx); err != nil {
+	return strings.ReplaceAll(err.Error(), password, "<redacted>")
+}
+
+// migrate creates a table, as an application's migrations would; an advisory lock serialises the
+// units (concurrent CREATE TABLE IF NOT EXISTS can collide in pg_type).
+func migrate(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
 		return err
 	}
-	_, err = db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS consumer_probe (unit text PRIMARY KEY)")
-	return err
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(4242)"); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS consumer_probe (unit text PRIMARY KEY)"); err != nil {
+		return err
+	}
+	return tx.Commit()
 }

@@ -19,7 +19,7 @@ import (
 
 // The helper service reads these from its environment (the Spec's EnvFile).
 const (
-	helperModeEnv  = "SERVICE_TEST_HELPER" // "service" or "child"
+	helperModeEnv  = "SERVICE_TEST_HELPER" // "service", "child" or "usermanager"
 	helperOutEnv   = "HELPER_OUT"          // file the helper appends JSON events to
 	helperExitEnv  = "HELPER_EXIT_ON"      // a signal name that makes it exit, besides SIGTERM
 	helperChildEnv = "HELPER_CHILD"        // "1": fork a child that outlives nothing on its own
@@ -103,9 +103,17 @@ func helperFiles(t *testing.T, extra ...string) (envFile, outFile string) {
 // testBinary is the program every test service runs.
 func testBinary(t *testing.T) string {
 	t.Helper()
+	exe := testBinaryPath()
+	if exe == "" {
+		t.Fatal("cannot find the test binary")
+	}
+	return exe
+}
+
+func testBinaryPath() string {
 	exe, err := os.Executable()
 	if err != nil {
-		t.Fatal(err)
+		return ""
 	}
 	return exe
 }

@@ -13,6 +13,8 @@ func TestMain(m *testing.M) {
 		os.Exit(helperService())
 	case "child":
 		os.Exit(helperChild())
+	case "usermanager":
+		os.Exit(execUserManager())
 	}
 	code := m.Run()
 	stopSupervisors()

@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // userManager is a `systemd --user` started for this test binary: a real systemd, driven over
@@ -22,7 +25,6 @@ type userManager struct {
 	dir     string // everything it owns: runtime dir, config (unit) dir, home
 	socket  string
 	unitDir string
-	marker  string // the /run/systemd path we created, "" if it was there already
 }
 
 // The user manager is shared by every systemd test in the binary and stopped by TestMain.
@@ -54,7 +56,7 @@ const systemdBinary = "/lib/systemd/systemd"
 
 func startUserManager() (*userManager, error) {
 	if os.Geteuid() != 0 {
-		return nil, errors.New("needs root (to create /run/systemd/system)")
+		return nil, errors.New("needs root (to make /run/systemd/system in a mount namespace)")
 	}
 	if _, err := os.Stat(systemdBinary); err != nil {
 		return nil, err
@@ -71,9 +73,7 @@ func startUserManager() (*userManager, error) {
 	return um, nil
 }
 
-// prepare makes the manager's private directories and the marker systemd refuses to run
-// without. The marker makes other tools believe systemd booted the host, so it is created only
-// if absent and removed again by cleanup.
+// prepare makes the manager's private directories.
 func (um *userManager) prepare() error {
 	var err error
 	if um.dir, err = os.MkdirTemp("", "service-systemd-"); err != nil {
@@ -87,45 +87,35 @@ func (um *userManager) prepare() error {
 		}
 	}
 	um.socket = filepath.Join(runtime, "systemd", "private")
-	um.marker, err = mkdirMarker("/run/systemd/system")
-	return err
+	return nil
 }
 
-// mkdirMarker creates dir and any missing parents, returning the topmost one it created.
-func mkdirMarker(dir string) (string, error) {
-	if _, err := os.Stat(dir); err == nil {
-		return "", nil
-	}
-	top := dir
-	for parent := filepath.Dir(top); ; parent = filepath.Dir(top) {
-		if _, err := os.Stat(parent); err == nil {
-			break
-		}
-		top = parent
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	return top, nil
-}
-
+// start runs the manager. systemd --user refuses to run unless /run/systemd/system exists, and
+// that directory makes other tools on the host (systemd-nspawn in other packages' tests, say)
+// believe systemd booted it. So when it is absent the manager starts in a private mount
+// namespace, through execUserManager, which makes it there only.
 func (um *userManager) start() error {
 	um.cmd = exec.Command(systemdBinary, "--user")
-	um.cmd.Env = []string{
-		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-		"HOME=" + filepath.Join(um.dir, "home"),
-		"XDG_RUNTIME_DIR=" + filepath.Join(um.dir, "run"),
-		"XDG_CONFIG_HOME=" + filepath.Join(um.dir, "config"),
-		"SYSTEMD_LOG_TARGET=console",
+	// If the test binary dies, so does the manager, and with it the units it runs.
+	um.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if _, err := os.Stat("/run/systemd/system"); err != nil {
+		um.cmd.Path = testBinaryPath()
+		um.cmd.SysProcAttr.Unshareflags = syscall.CLONE_NEWNS // Go makes / private in it
+		um.cmd.Env = append(um.cmd.Env, helperModeEnv+"=usermanager")
 	}
+	um.cmd.Env = append(um.cmd.Env,
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"HOME="+filepath.Join(um.dir, "home"),
+		"XDG_RUNTIME_DIR="+filepath.Join(um.dir, "run"),
+		"XDG_CONFIG_HOME="+filepath.Join(um.dir, "config"),
+		"SYSTEMD_LOG_TARGET=console",
+	)
 	log, err := os.Create(filepath.Join(um.dir, "systemd.log"))
 	if err != nil {
 		return err
 	}
 	defer log.Close()
 	um.cmd.Stdout, um.cmd.Stderr = log, log
-	// If the test binary dies, so does the manager, and with it the units it runs.
-	um.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := um.cmd.Start(); err != nil {
 		return err
 	}
@@ -177,14 +167,32 @@ func (um *userManager) stop() {
 }
 
 func (um *userManager) cleanup() {
-	if um.marker != "" {
-		if err := os.RemoveAll(um.marker); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			fmt.Fprintln(os.Stderr, "remove systemd marker:", err)
-		}
-	}
 	if um.dir != "" {
 		_ = os.RemoveAll(um.dir)
 	}
+}
+
+// execUserManager runs in the manager's private mount namespace: it covers /run/systemd (or,
+// without one, /run) with a tmpfs, makes the marker there, and becomes systemd --user. The
+// manager's own runtime directory is elsewhere (XDG_RUNTIME_DIR), so hiding the host's
+// /run/systemd costs it nothing.
+func execUserManager() int {
+	target := "/run/systemd"
+	if _, err := os.Stat(target); err != nil {
+		target = "/run"
+	}
+	if err := unix.Mount("tmpfs", target, "tmpfs", 0, "mode=0755"); err != nil {
+		fmt.Fprintf(os.Stderr, "mount tmpfs on %s: %v\n", target, err)
+		return 3
+	}
+	if err := os.MkdirAll("/run/systemd/system", 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, helperModeEnv+"=") })
+	err := unix.Exec(systemdBinary, []string{systemdBinary, "--user"}, env)
+	fmt.Fprintf(os.Stderr, "exec %s: %v\n", systemdBinary, err)
+	return 3
 }
 
 // stopSupervisors stops what the tests started; TestMain calls it after the tests.

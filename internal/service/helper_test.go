@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -204,7 +205,11 @@ func testContext(t *testing.T) context.Context {
 	return ctx
 }
 
-// uniqueName keeps units apart from other tests and from other runs on the same machine.
-func uniqueName(t *testing.T, what string) string {
-	return fmt.Sprintf("svctest-%d-%s-%d", os.Getpid(), what, time.Now().UnixNano()%1e6)
+// unitCounter numbers the services this binary creates.
+var unitCounter atomic.Int64
+
+// uniqueName keeps units apart from other tests (counter) and from other runs sharing a
+// supervisor (pid).
+func uniqueName(what string) string {
+	return fmt.Sprintf("svctest-%d-%s-%d", os.Getpid(), what, unitCounter.Add(1))
 }

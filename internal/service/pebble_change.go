@@ -45,3 +45,28 @@ func (p *Pebble) waitChange(ctx context.Context, id string) (*client.Change, err
 	}
 	return &change, nil
 }
+
+// Replan makes the daemon match its plan: it starts the services with startup: enabled and
+// restarts those whose definition changed since they started. It is Pebble's counterpart of
+// booting, for a charm that has just enabled its services in a fresh container.
+//
+// Beware: "changed since they started" includes stopped services, so a replan also starts a
+// service that was Removed (its startup changed) or re-Installed while stopped. Its scope is
+// the whole daemon, not one service, which is why it is not part of Manager.
+func (p *Pebble) Replan(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("replan: %w", err)
+	}
+	id, err := p.client.Replan(&client.ServiceOptions{})
+	if err != nil {
+		return fmt.Errorf("replan: %w", err)
+	}
+	change, err := p.waitChange(ctx, id)
+	if err != nil {
+		return fmt.Errorf("replan: waiting for change %s: %w", id, err)
+	}
+	if change.Err != "" {
+		return fmt.Errorf("replan: change %s %s: %s", id, change.Status, change.Err)
+	}
+	return nil
+}

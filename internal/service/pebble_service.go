@@ -65,7 +65,8 @@ func (p *Pebble) Disable(ctx context.Context, name string) error {
 
 // Remove implements Manager as far as Pebble allows: a layer cannot delete a service from the
 // plan, so Remove stops it and sets startup: disabled. The definition stays in the plan (State
-// still reports it Installed) until the daemon restarts without the layer.
+// still reports it Installed) until the daemon restarts without the layer, and a later Replan
+// would start it again (see Replan).
 func (p *Pebble) Remove(ctx context.Context, name string) error {
 	_, exists, err := p.planService(ctx, name)
 	if err != nil || !exists {

@@ -14,7 +14,7 @@ func TestPebbleLifecycle(t *testing.T) {
 	t.Parallel()
 	p, _ := pebbleForTest(t)
 	ctx := testContext(t)
-	name := uniqueName(t, "life")
+	name := uniqueName("life")
 	envFile, out := helperFiles(t)
 	spec := helperSpec(t, name, envFile)
 	removeAtEnd(t, p, name)
@@ -100,7 +100,7 @@ func TestPebbleStartFailureNamesService(t *testing.T) {
 	t.Parallel()
 	p, _ := pebbleForTest(t)
 	ctx := testContext(t)
-	name := uniqueName(t, "broken")
+	name := uniqueName("broken")
 	removeAtEnd(t, p, name)
 	if _, err := p.Install(ctx, Spec{Name: name, Exec: []string{"/nonexistent/concourse", "web"}}); err != nil {
 		t.Fatal(err)
@@ -115,7 +115,7 @@ func TestPebbleReloadWithoutSignal(t *testing.T) {
 	t.Parallel()
 	p, _ := pebbleForTest(t)
 	ctx := testContext(t)
-	name := uniqueName(t, "noreload")
+	name := uniqueName("noreload")
 	removeAtEnd(t, p, name)
 	envFile, _ := helperFiles(t)
 	spec := helperSpec(t, name, envFile)
@@ -147,5 +147,39 @@ func TestPebbleRefusesSecretsInOpenDir(t *testing.T) {
 	}
 	if err := checkPrivateDir(private); err != nil {
 		t.Fatalf("a 0700 dir of ours: %v", err)
+	}
+}
+
+// TestPebbleReplanStartsEnabledServices runs its own daemon: a replan acts on every service,
+// and would restart other tests' removed ones (see Pebble.Replan).
+func TestPebbleReplanStartsEnabledServices(t *testing.T) {
+	t.Parallel()
+	pebbleForTest(t) // skips when there can be no daemon
+	pd, err := startPebble()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pd.stop)
+	ctx := testContext(t)
+	p, err := NewPebble(ctx, PebbleOptions{Socket: pd.socket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	name := uniqueName("replan")
+	envFile, out := helperFiles(t)
+	removeAtEnd(t, p, name)
+	if _, err := p.Install(ctx, helperSpec(t, name, envFile)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Enable(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Replan(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(ctx, t, out, isStart)
+	if st := mustState(ctx, t, p, name); !st.Active || !st.Enabled {
+		t.Fatalf("after Replan: %+v", st)
 	}
 }

@@ -47,7 +47,7 @@ func TestSystemdLifecycle(t *testing.T) {
 	t.Parallel()
 	m, um := systemdForTest(t)
 	ctx := testContext(t)
-	name := uniqueName(t, "life")
+	name := uniqueName("life")
 	envFile, out := helperFiles(t, helperExitEnv+"=SIGINT")
 	spec := helperSpec(t, name, envFile)
 	removeAtEnd(t, m, name)
@@ -200,7 +200,7 @@ func TestSystemdKillProcessOnly(t *testing.T) {
 	m, _ := systemdForTest(t)
 	for _, processOnly := range []bool{true, false} {
 		ctx := testContext(t)
-		name := uniqueName(t, "killmode")
+		name := uniqueName("killmode")
 		envFile, out := helperFiles(t, helperChildEnv+"=1")
 		spec := helperSpec(t, name, envFile)
 		spec.KillSignal, spec.KillProcessOnly = syscall.SIGTERM, processOnly
@@ -230,7 +230,7 @@ func TestSystemdStartFailureNamesUnit(t *testing.T) {
 	t.Parallel()
 	m, _ := systemdForTest(t)
 	ctx := testContext(t)
-	name := uniqueName(t, "broken")
+	name := uniqueName("broken")
 	removeAtEnd(t, m, name)
 	spec := Spec{Name: name, Description: "cannot run", Exec: []string{"/nonexistent/concourse", "web"}}
 	if _, err := m.Install(ctx, spec); err != nil {
@@ -248,7 +248,7 @@ func TestSystemdStartFailureNamesUnit(t *testing.T) {
 func TestSystemdStateOfUnknownUnit(t *testing.T) {
 	t.Parallel()
 	m, _ := systemdForTest(t)
-	st := mustState(testContext(t), t, m, uniqueName(t, "unknown"))
+	st := mustState(testContext(t), t, m, uniqueName("unknown"))
 	if st.Installed || st.Active || st.Enabled || st.MainPID != 0 {
 		t.Fatalf("unknown unit: %+v", st)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/concourse-ci-machine/concourse-ci-machine/internal/concourse"
@@ -219,7 +220,9 @@ func (c *Charm) runWeb(ctx context.Context, svc serviceRun, in workloadInput, ad
 	}
 	if keysChanged && !restarted {
 		// New or departed workers: the TSA re-reads its authorized keys on SIGHUP; no build stops.
-		if err := svc.mgr.Reload(ctx, concourse.WebService); err != nil {
+		// Sent through the supervisor rather than `systemctl reload`, whose ExecReload needs
+		// /bin/kill (procps), which minimal images lack.
+		if err := svc.mgr.Signal(ctx, concourse.WebService, syscall.SIGHUP); err != nil {
 			return fmt.Errorf("reload %s for new worker keys: %w", concourse.WebService, err)
 		}
 		fmt.Fprintf(c.out, "reloaded %s: %s\n", concourse.WebService, plural(len(workerKeys), "worker key", "worker keys"))

@@ -28,6 +28,7 @@ type Config struct {
 	SharedStorageRequireMount bool
 	LogLevel                  string
 	WorkerTags                []string
+	Runtime                   string
 }
 
 // ConfigError names the option an operator has to fix.
@@ -58,13 +59,14 @@ func ParseConfig(raw map[string]any) (Config, error) {
 		SharedStoragePath:         p.str("shared-storage-path"),
 		SharedStorageRequireMount: p.boolean("shared-storage-require-mount"),
 		LogLevel:                  p.str("log-level"),
+		Runtime:                   p.str("runtime"),
 	}
 	tags := p.str("worker-tags")
 	if p.err != nil {
 		return Config{}, p.err
 	}
 	var err *ConfigError
-	for _, check := range []func() *ConfigError{c.checkMode, c.checkVersion, c.checkDownloadURL, c.checkChecksum, c.checkSharedPath, c.checkLogLevel} {
+	for _, check := range []func() *ConfigError{c.checkMode, c.checkVersion, c.checkDownloadURL, c.checkChecksum, c.checkSharedPath, c.checkLogLevel, c.checkRuntime} {
 		if err := check(); err != nil {
 			return Config{}, err
 		}
@@ -144,6 +146,14 @@ func parseTags(s string) ([]string, *ConfigError) {
 		tags = append(tags, t)
 	}
 	return tags, nil
+}
+
+func (c Config) checkRuntime() *ConfigError {
+	switch c.Runtime {
+	case "containerd", "guardian", "houdini":
+		return nil
+	}
+	return &ConfigError{"runtime", c.Runtime, "want one of containerd, guardian, houdini"}
 }
 
 // configParser reads typed values and remembers the first type mismatch.

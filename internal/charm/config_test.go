@@ -15,6 +15,7 @@ func validRaw() map[string]any {
 		"shared-storage-path":          "/srv/concourse/",
 		"shared-storage-require-mount": true,
 		"log-level":                    "info",
+		"runtime":                      "containerd",
 	}
 }
 
@@ -49,6 +50,7 @@ func TestParseConfigNamesTheBadOption(t *testing.T) {
 		{"shared-storage-require-mount", "yes"},
 		{"worker-tags", "gpu,has space"},
 		{"worker-tags", "a;b"},
+		{"runtime", "docker"},
 	}
 	for _, tc := range cases {
 		raw := validRaw()

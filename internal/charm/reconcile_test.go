@@ -30,7 +30,7 @@ func serveReleases(t *testing.T, versions ...string) *releasetest.Server {
 func testConfig(srv *releasetest.Server, sharedPath string) map[string]any {
 	return map[string]any{
 		"mode": "auto", "version": "1.2.3", "download-url": srv.URLTemplate(), "checksum": "",
-		"shared-storage-path": sharedPath, "shared-storage-require-mount": false, "log-level": "info",
+		"shared-storage-path": sharedPath, "shared-storage-require-mount": false, "log-level": "info", "runtime": "containerd",
 	}
 }
 

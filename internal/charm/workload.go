@@ -93,7 +93,9 @@ func (c *Charm) runWorkload(ctx context.Context, in workloadInput) (outcome, err
 	}
 	mgr, err := c.serviceManager(ctx)
 	if err != nil {
-		return out, err
+		// Nothing will start it by itself: the machine needs systemd, or a Pebble daemon.
+		out.block(fmt.Sprintf("cannot run services: %v", err))
+		return out, nil
 	}
 	svc := serviceRun{c: c, mgr: mgr, dataDir: in.dataDir, releaseDir: in.rel.Dir, release: in.rel.Marker.SHA256}
 
@@ -264,6 +266,7 @@ func (c *Charm) runWorker(ctx context.Context, svc serviceRun, in workloadInput,
 		TSAPublicKey: hostKeys,
 		PrivateKey:   keyPath,
 		Tags:         in.cfg.WorkerTags,
+		Runtime:      in.cfg.Runtime,
 		LogLevel:     in.cfg.LogLevel,
 	}
 	spec := concourse.WorkerSpec(in.rel.Dir, filepath.Join(dir, "worker.env"), drainBound)

@@ -112,7 +112,11 @@ func (c *Charm) RunHook(ctx context.Context, name string) error {
 	switch {
 	case name == storageName+"-storage-detaching":
 		// Juju detaches storage before the unit's relations break and before stop and remove:
-		// this is the last hook that still sees the unit's state on it.
+		// this is the last hook that still sees the unit's state on it. The worker's volumes
+		// live there, so the worker retires now, while the webs still authorize its key.
+		if err := c.retireForGood(ctx); err != nil {
+			return err
+		}
 		return c.forgetUnit(c.env.StorageLocation)
 	case name == "remove":
 		return c.forgetUnit("")
@@ -120,9 +124,16 @@ func (c *Charm) RunHook(ctx context.Context, name string) error {
 		// The unit is being removed: its services stop; the release stays for other units.
 		return c.stopServices(ctx)
 	case c.env.DepartingUnit != "" && c.env.DepartingUnit == c.env.UnitName:
-		// This unit is leaving: its storage is already detached (Juju detaches it first), and
-		// there is nothing to reconcile towards.
-		fmt.Fprintf(c.out, "%s: this unit is departing, nothing to do\n", name)
+		// This unit is leaving. Its own departed hooks run before it leaves the relations'
+		// scope, so before the webs drop its key: retire the worker now. Later hooks of a dying
+		// unit (relation-broken) have no way to tell; the marker tells them.
+		fmt.Fprintf(c.out, "%s: this unit is departing\n", name)
+		if err := c.markDying(); err != nil {
+			return err
+		}
+		return c.retireForGood(ctx)
+	case c.dying():
+		fmt.Fprintf(c.out, "%s: this unit is being removed, nothing to reconcile\n", name)
 		return nil
 	case c.isKnownHook(name):
 		return c.Reconcile(ctx)

@@ -77,15 +77,20 @@ func (c *Charm) stopServices(ctx context.Context) error {
 		return err
 	}
 	svc := serviceRun{c: c, mgr: mgr, dataDir: defaultDataDir}
-	if err := c.retireWorker(ctx, mgr); err != nil {
+	if err := c.removeWorker(ctx, svc); err != nil {
+		return err
+	}
+	return svc.remove(ctx, concourse.WebService)
+}
+
+// removeWorker retires the worker of a unit that stops running one for good (removed, or its
+// role changed), then removes the service: a worker merely stopped would stay listed in the web
+// as landed or stalled forever.
+func (c *Charm) removeWorker(ctx context.Context, svc serviceRun) error {
+	if err := c.retireWorker(ctx, svc.mgr); err != nil {
 		fmt.Fprintf(c.out, "retire %s: %v; stopping it\n", concourse.WorkerService, err)
 	}
-	for _, name := range []string{concourse.WorkerService, concourse.WebService} {
-		if err := svc.remove(ctx, name); err != nil {
-			return err
-		}
-	}
-	return nil
+	return svc.remove(ctx, concourse.WorkerService)
 }
 
 // retireWorker signals the worker to retire and waits, within drainBound, until it has exited.

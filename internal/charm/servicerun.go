@@ -92,10 +92,8 @@ func (s serviceRun) remove(ctx context.Context, name string) error {
 	if err := s.mgr.Remove(ctx, name); err != nil {
 		return fmt.Errorf("remove %s: %w", name, err)
 	}
-	hashFile, err := s.hashFile(name)
-	if err != nil {
-		return err
-	}
+	// Not s.hashFile: the storage may be gone already, and nothing must be created on its mount point.
+	hashFile := filepath.Join(s.dataDir, "state", name+".hash")
 	if err := os.Remove(hashFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("forget %s: %w", name, err)
 	}

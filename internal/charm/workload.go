@@ -99,6 +99,12 @@ func (c *Charm) runWorkload(ctx context.Context, in workloadInput) (outcome, err
 	}
 	svc := serviceRun{c: c, mgr: mgr, dataDir: in.dataDir, releaseDir: in.rel.Dir, release: in.rel.Marker.SHA256}
 
+	if !r.worker {
+		// Before the web drops this unit's own worker key: retiring goes through the TSA.
+		if err := c.removeWorker(ctx, svc); err != nil {
+			return out, err
+		}
+	}
 	if r.web {
 		ownWorker := ""
 		if r.worker {
@@ -121,8 +127,6 @@ func (c *Charm) runWorkload(ctx context.Context, in workloadInput) (outcome, err
 		if err := c.runWorker(ctx, svc, in, targets, len(flightRels) > 0, &out); err != nil {
 			return out, err
 		}
-	} else if err := svc.remove(ctx, concourse.WorkerService); err != nil {
-		return out, err
 	}
 	ports := []juju.Port{}
 	if r.web {
@@ -227,7 +231,8 @@ func (c *Charm) runWeb(ctx context.Context, svc serviceRun, in workloadInput, ad
 		if err := svc.mgr.Signal(ctx, concourse.WebService, syscall.SIGHUP); err != nil {
 			return fmt.Errorf("reload %s for new worker keys: %w", concourse.WebService, err)
 		}
-		fmt.Fprintf(c.out, "reloaded %s: %s\n", concourse.WebService, plural(len(workerKeys), "worker key", "worker keys"))
+		n := strings.Count(string(concourse.AuthorizedKeys(workerKeys)), "\n")
+		fmt.Fprintf(c.out, "reloaded %s: %s\n", concourse.WebService, plural(n, "worker key", "worker keys"))
 	}
 	return c.checkRunning(ctx, svc, concourse.WebService, out, func() { out.running.web = true })
 }

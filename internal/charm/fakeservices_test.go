@@ -116,3 +116,10 @@ func (f *fakeServices) snapshot(name string) service.State {
 	defer f.mu.Unlock()
 	return f.states[name]
 }
+
+// signalsOf returns the signals sent to a service.
+func (f *fakeServices) signalsOf(name string) []syscall.Signal {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]syscall.Signal(nil), f.signals[name]...)
+}

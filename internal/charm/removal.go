@@ -74,7 +74,9 @@ func (c *Charm) leaveRoot(ctx context.Context, old placement) {
 func (c *Charm) stopServices(ctx context.Context) error {
 	mgr, err := c.serviceManager(ctx)
 	if err != nil {
-		return err
+		// No supervisor means nothing of ours can be running: the unit never got past blocked.
+		fmt.Fprintf(c.out, "no service supervisor, nothing to stop: %v\n", err)
+		return nil
 	}
 	svc := serviceRun{c: c, mgr: mgr, dataDir: defaultDataDir}
 	if err := c.removeWorker(ctx, svc); err != nil {

@@ -28,15 +28,22 @@ type serviceRun struct {
 	release    string // the release's sha256: another release is another binary
 }
 
-// run installs spec with env written to its EnvFile, and (re)starts it when needed. It reports
-// whether the service was (re)started.
-func (s serviceRun) run(ctx context.Context, spec service.Spec, env concourse.Env, inputs ...[]byte) (bool, error) {
+// runResult is what run did: whether it (re)started the service, and, when the service had
+// stopped by itself since the charm last started it with the same inputs, why (for the status:
+// starting it again does not make it healthy).
+type runResult struct {
+	restarted bool
+	crashed   string
+}
+
+// run installs spec with env written to its EnvFile, and (re)starts it when needed.
+func (s serviceRun) run(ctx context.Context, spec service.Spec, env concourse.Env, inputs ...[]byte) (runResult, error) {
 	envData, err := env.Render()
 	if err != nil {
-		return false, fmt.Errorf("%s environment: %w", spec.Name, err)
+		return runResult{}, fmt.Errorf("%s environment: %w", spec.Name, err)
 	}
 	if _, err := writeFile(spec.EnvFile, envData, 0o600, -1); err != nil {
-		return false, err
+		return runResult{}, err
 	}
 	specData, _ := json.Marshal(spec)
 	h := sha256.New()
@@ -47,36 +54,41 @@ func (s serviceRun) run(ctx context.Context, spec service.Spec, env concourse.En
 	want := hex.EncodeToString(h.Sum(nil))
 	hashFile, err := s.hashFile(spec.Name)
 	if err != nil {
-		return false, err
+		return runResult{}, err
 	}
 	had, _ := os.ReadFile(hashFile)
 	if _, err := s.mgr.Install(ctx, spec); err != nil {
-		return false, fmt.Errorf("install %s: %w", spec.Name, err)
+		return runResult{}, fmt.Errorf("install %s: %w", spec.Name, err)
 	}
 	if err := s.mgr.Enable(ctx, spec.Name); err != nil {
-		return false, fmt.Errorf("enable %s: %w", spec.Name, err)
+		return runResult{}, fmt.Errorf("enable %s: %w", spec.Name, err)
 	}
 	st, err := s.mgr.State(ctx, spec.Name)
 	if err != nil {
-		return false, fmt.Errorf("state of %s: %w", spec.Name, err)
+		return runResult{}, fmt.Errorf("state of %s: %w", spec.Name, err)
 	}
+	var res runResult
 	switch {
 	case !st.Active:
+		if string(had) == want {
+			res.crashed = s.c.notRunning(ctx, s.mgr, spec.Name, st)
+		}
 		s.c.say("starting %s", spec.Name)
 		err = s.mgr.Start(ctx, spec.Name)
 	case string(had) != want:
 		s.c.say("restarting %s: what it runs changed", spec.Name)
 		err = s.mgr.Restart(ctx, spec.Name)
 	default:
-		return false, nil
+		return res, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("start %s: %w", spec.Name, err)
+		return runResult{}, fmt.Errorf("start %s: %w", spec.Name, err)
 	}
 	if err := os.WriteFile(hashFile, []byte(want), 0o600); err != nil {
-		return true, fmt.Errorf("remember what %s runs: %w", spec.Name, err)
+		return runResult{restarted: true}, fmt.Errorf("remember what %s runs: %w", spec.Name, err)
 	}
-	return true, nil
+	res.restarted = true
+	return res, nil
 }
 
 // remove stops and disables a service this unit no longer runs (nothing if it never ran it).
@@ -119,28 +131,54 @@ func (c *Charm) checkRunning(ctx context.Context, svc serviceRun, name string, o
 		ok()
 		return nil
 	}
-	msg := fmt.Sprintf("%s is not running (%s)", name, st.Status)
-	if last := lastLogLine(ctx, svc.mgr.Backend(), name); last != "" {
-		msg += ": " + last
-	}
-	out.failing(msg)
+	out.failing(c.notRunning(ctx, svc.mgr, name, st))
 	return nil
 }
 
-// lastLogLine is the service's last journal line, for the status; "" when there is none.
+// notRunning says that a service is down, with the last thing it logged.
+func (c *Charm) notRunning(ctx context.Context, mgr service.Manager, name string, st service.State) string {
+	msg := fmt.Sprintf("%s is not running (%s)", name, st.Status)
+	if last := lastLogLine(ctx, mgr.Backend(), name); last != "" {
+		msg += ": " + last
+	}
+	return msg
+}
+
+// lastLogLine is the last line the service itself logged (not systemd's lines about it), for the
+// status; "" when there is none.
 func lastLogLine(ctx context.Context, backend, name string) string {
 	if backend != "systemd" {
 		return ""
 	}
-	b, err := exec.CommandContext(ctx, "journalctl", "--unit", name, "--lines", "1", "--output", "cat", "--no-pager", "--quiet").Output()
+	b, err := exec.CommandContext(ctx, "journalctl", "--unit", name, "--lines", "30", "--output", "cat", "--no-pager", "--quiet").Output()
 	if err != nil {
 		return ""
 	}
-	line := strings.TrimSpace(string(b))
-	if len(line) > 200 {
-		line = line[:200] + "..."
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		line := strings.TrimSpace(lines[i])
+		if line == "" || isSystemdLine(name, line) {
+			continue
+		}
+		if len(line) > 200 {
+			line = line[:200] + "..."
+		}
+		return line
 	}
-	return line
+	return ""
+}
+
+// isSystemdLine tells systemd's own journal lines about a unit from the service's output.
+func isSystemdLine(name, line string) bool {
+	if strings.HasPrefix(line, name+".service: ") {
+		return true
+	}
+	for _, verb := range []string{"Starting ", "Started ", "Stopping ", "Stopped ", "Reloading ", "Reloaded "} {
+		if strings.HasPrefix(line, verb+name+".service") {
+			return true
+		}
+	}
+	return false
 }
 
 // secretFiles writes key files into one directory (0640 to gid, or 0600 for gid -1) and keeps

@@ -220,11 +220,15 @@ func (c *Charm) runWeb(ctx context.Context, svc serviceRun, in workloadInput, ad
 	}
 	web.AuthorizedKeys = keysFile
 	spec := concourse.WebSpec(in.rel.Dir, filepath.Join(dir, "web.env"), webPort, tsaPort)
-	restarted, err := svc.run(ctx, spec, web.Env(), files.contents...)
+	res, err := svc.run(ctx, spec, web.Env(), files.contents...)
 	if err != nil {
 		return err
 	}
-	if keysChanged && !restarted {
+	if res.crashed != "" {
+		out.failing(res.crashed)
+		return nil
+	}
+	if keysChanged && !res.restarted {
 		// New or departed workers: the TSA re-reads its authorized keys on SIGHUP; no build stops.
 		// Sent through the supervisor rather than `systemctl reload`, whose ExecReload needs
 		// /bin/kill (procps), which minimal images lack.
@@ -275,8 +279,13 @@ func (c *Charm) runWorker(ctx context.Context, svc serviceRun, in workloadInput,
 		LogLevel:     in.cfg.LogLevel,
 	}
 	spec := concourse.WorkerSpec(in.rel.Dir, filepath.Join(dir, "worker.env"), drainBound)
-	if _, err := svc.run(ctx, spec, w.Env(), files.contents...); err != nil {
+	res, err := svc.run(ctx, spec, w.Env(), files.contents...)
+	if err != nil {
 		return err
+	}
+	if res.crashed != "" {
+		out.failing(res.crashed)
+		return nil
 	}
 	return c.checkRunning(ctx, svc, concourse.WorkerService, out, func() { out.running.worker = true })
 }

@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDeployThreeUnitsRunsConcourse: `deploy -n 3` + postgresql gives one web and two workers
@@ -225,5 +227,41 @@ func TestRemovedWorkerIsRetired(t *testing.T) {
 	hooks := m.hooks("concourse-ci/2")
 	if len(hooks) == 0 || hooks[len(hooks)-1] != "remove" {
 		t.Errorf("concourse-ci/2 ran %v, want it to end with remove", hooks)
+	}
+}
+
+// TestRefusedDatabaseCredentialsShowInStatus: when PostgreSQL refuses the web's credentials, the
+// web unit's status says so (the service's own last words), instead of claiming to be active.
+func TestRefusedDatabaseCredentialsShowInStatus(t *testing.T) {
+	t.Parallel()
+	m := newConcourseModel(t)
+	m.deploy("concourse-ci", 1)
+	m.juju("wait")
+	st := m.modelState()
+	user := latestSecret(t, st, relationBetween(t, st, "concourse-ci", "postgresql").AppData["postgresql"]["secret-user"])["username"]
+	admin, err := m.pg.Open("postgres")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.Exec(`ALTER ROLE "` + user + `" PASSWORD 'changed-behind-the-charm'`); err != nil {
+		t.Fatal(err)
+	}
+	m.juju("exec", "--unit", "concourse-ci/0", "--", "systemctl", "restart", "concourse-web")
+	deadline := time.Now().Add(60 * time.Second)
+	for i := 0; ; i++ {
+		// A hook on the concourse units only (update-status would also let the provider charm
+		// heal the password): a worker-only option, so the web is not restarted by it.
+		m.juju("config", "concourse-ci", fmt.Sprintf("worker-tags=round-%d", i))
+		m.juju("wait")
+		state, msg := m.unitStatus("concourse-ci/0")
+		if state == "blocked" && strings.Contains(msg, "concourse-web is not running") && strings.Contains(msg, user) {
+			break
+		}
+		if time.Now().After(deadline) {
+			m.journals()
+			t.Fatalf("status %s %q, want blocked saying the web cannot log in as %s", state, msg, user)
+		}
+		time.Sleep(time.Second) // the web restarts every 5 s; poll the status it causes
 	}
 }

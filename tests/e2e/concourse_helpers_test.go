@@ -37,6 +37,14 @@ func newConcourseModel(t *testing.T) *concourseModel {
 	m := newModel(t)
 	cm := &concourseModel{model: m, srv: serveRelease(t, version), pg: pg}
 	deployPGProvider(t, m, pg, "postgresql")
+	t.Cleanup(func() { // before the model is destroyed: say what it looked like
+		if t.Failed() {
+			out, _ := m.cmd("status")
+			t.Logf("status at failure:\n%s", out)
+			out, _ = m.cmd("debug-log", "postgresql/0", "--lines", "25")
+			t.Logf("postgresql/0 log:\n%s", out)
+		}
+	})
 	return cm
 }
 

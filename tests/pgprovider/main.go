@@ -100,7 +100,9 @@ func (p *provider) reconcile(ctx context.Context) error {
 	defer admin.Close()
 	var version string
 	if err := admin.QueryRowContext(ctx, "SELECT version()").Scan(&version); err != nil {
-		return p.status(ctx, juju.Blocked, "cannot reach postgresql at %s: %v", cfg.addr(), err)
+		// Transient as a rule (the server starting, a busy host): fail the hook so that Juju
+		// retries it, as the operator defers the event; a blocked status would settle the model.
+		return fmt.Errorf("cannot reach postgresql at %s: %w", cfg.addr(), err)
 	}
 	// get_postgresql_version: "PostgreSQL 15.14 (Debian ...) on ..." -> "15.14"
 	if f := strings.Fields(version); len(f) > 1 {

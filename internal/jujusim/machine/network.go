@@ -65,6 +65,10 @@ func (n Network) lease(ctx context.Context, owner string) (string, error) {
 		if err := writeFileSync(path, []byte(owner), 0o600); err != nil {
 			return "", fmt.Errorf("lease %s: %w", addr, err)
 		}
+		// The host may still map this address to the MAC of the machine that held it last: it
+		// would send its replies there until that entry expired (up to a minute of "i/o timeout"
+		// for the new machine, seen under parallel tests). Forget it; the host asks again.
+		_ = exec.CommandContext(ctx, "ip", "neigh", "flush", "to", addr.String(), "dev", n.Bridge).Run()
 		return addr.String(), nil
 	}
 	return "", fmt.Errorf("network %s: no free address in %s", n.Bridge, n.Subnet)

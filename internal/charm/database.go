@@ -35,7 +35,7 @@ func (c *Charm) readDatabase(ctx context.Context, leader bool) (database, error)
 	}
 	relID := ids[0]
 	if leader {
-		if err := c.setAppChanged(ctx, relID, pgrelation.Request(databaseName)); err != nil {
+		if err := c.setBag(ctx, relID, true, pgrelation.Request(databaseName)); err != nil {
 			return database{}, fmt.Errorf("request the database: %w", err)
 		}
 	}

@@ -52,6 +52,7 @@ func (p placement) describe() string {
 type placementInput struct {
 	leader    bool
 	peerRelID string
+	peerApp   map[string]string // the peer application bag, as this hook read it
 	dataDir   string
 }
 
@@ -77,10 +78,7 @@ func (c *Charm) choosePlacement(ctx context.Context, cfg Config, in placementInp
 	if cfg.SharedStoragePath == "" {
 		return localPlacement(in.dataDir, "", "")
 	}
-	leaderView, err := c.leaderSharedView(ctx, in.peerRelID)
-	if err != nil {
-		return placement{}, err
-	}
+	leaderView := sharedView{id: in.peerApp[keySharedID], problem: in.peerApp[keySharedProblem]}
 	root, reason := openShared(cfg)
 	if in.leader {
 		// The leader says what it sees, so that the others neither trust another filesystem nor
@@ -89,7 +87,7 @@ func (c *Charm) choosePlacement(ctx context.Context, cfg Config, in placementInp
 		if root != nil {
 			view.id = root.Identity().UUID
 		}
-		if err := c.publishSharedView(ctx, in.peerRelID, leaderView, view); err != nil {
+		if err := c.publishSharedView(ctx, in.peerRelID, in.peerApp, leaderView, view); err != nil {
 			return placement{}, err
 		}
 	}
@@ -123,27 +121,18 @@ func (c *Charm) fallBack(dataDir string, cfg Config, reason string) (placement, 
 // why it cannot use it.
 type sharedView struct{ id, problem string }
 
-// leaderSharedView reads the leader's view from the peer application bag (readable by every unit
-// in a peer relation); empty before the leader has written it or before the relation exists.
-func (c *Charm) leaderSharedView(ctx context.Context, relID string) (sharedView, error) {
-	if relID == "" {
-		return sharedView{}, nil
-	}
-	data, err := c.tools.RelationGet(ctx, relID, c.env.AppName(), true)
-	if err != nil {
-		return sharedView{}, fmt.Errorf("read peer application data: %w", err)
-	}
-	return sharedView{id: data[keySharedID], problem: data[keySharedProblem]}, nil
-}
-
-// publishSharedView writes the leader's view when it changed (an empty value deletes the key).
-func (c *Charm) publishSharedView(ctx context.Context, relID string, old, view sharedView) error {
+// publishSharedView writes the leader's view when it changed (an empty value deletes the key),
+// and into app, the peer application bag this hook read, so later steps see it.
+func (c *Charm) publishSharedView(ctx context.Context, relID string, app map[string]string, old, view sharedView) error {
 	if relID == "" || old == view {
 		return nil
 	}
 	data := map[string]string{keySharedID: view.id, keySharedProblem: view.problem}
 	if err := c.tools.RelationSet(ctx, relID, true, data); err != nil {
 		return fmt.Errorf("publish shared storage identity: %w", err)
+	}
+	for k, v := range data {
+		app[k] = v
 	}
 	return nil
 }
@@ -236,11 +225,8 @@ func readPlacement(dataDir string) (placement, error) {
 	return p, err
 }
 
-// publishUnitData tells the peers what this unit sees and runs.
-func (c *Charm) publishUnitData(ctx context.Context, relID string, p placement, rel release.Installed) error {
-	if relID == "" {
-		return nil
-	}
+// releaseData is what this unit tells its peers about its release: which one, and on which root.
+func releaseData(p placement, rel release.Installed) map[string]string {
 	id := p.root.Identity()
 	data := map[string]string{
 		keyRelease:      rel.Marker.Version + "-" + rel.Marker.Arch,
@@ -253,15 +239,20 @@ func (c *Charm) publishUnitData(ctx context.Context, relID string, p placement, 
 		data[keySharedID] = id.UUID
 		data[keySharedDevIno] = strconv.FormatUint(id.Dev, 10) + ":" + strconv.FormatUint(id.Ino, 10)
 	}
-	return c.setChanged(ctx, relID, data)
+	return data
 }
 
-// setChanged writes only the keys whose values differ from this unit's bag, so that a reconcile
-// that changes nothing does not wake every peer with relation-changed.
-func (c *Charm) setChanged(ctx context.Context, relID string, want map[string]string) error {
-	have, err := c.tools.RelationGet(ctx, relID, c.env.UnitName, false)
+// setBag writes only the keys whose values differ from this unit's bag on relID (with app, this
+// application's bag: leader only), so that a reconcile that changes nothing does not wake every
+// unit on the other side with relation-changed.
+func (c *Charm) setBag(ctx context.Context, relID string, app bool, want map[string]string) error {
+	owner := c.env.UnitName
+	if app {
+		owner = c.env.AppName()
+	}
+	have, err := c.tools.RelationGet(ctx, relID, owner, app)
 	if err != nil {
-		return fmt.Errorf("read own unit data: %w", err)
+		return fmt.Errorf("read own data on %s: %w", relID, err)
 	}
 	diff := map[string]string{}
 	for k, v := range want {
@@ -272,8 +263,8 @@ func (c *Charm) setChanged(ctx context.Context, relID string, want map[string]st
 	if len(diff) == 0 {
 		return nil
 	}
-	if err := c.tools.RelationSet(ctx, relID, false, diff); err != nil {
-		return fmt.Errorf("publish unit data: %w", err)
+	if err := c.tools.RelationSet(ctx, relID, app, diff); err != nil {
+		return fmt.Errorf("write own data on %s: %w", relID, err)
 	}
 	return nil
 }

@@ -32,12 +32,16 @@ func (c *Charm) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	view, err := c.readPeers(ctx, peers)
+	if err != nil {
+		return err
+	}
 	dataDir, err := c.dataDir(ctx)
 	if err != nil {
 		return err
 	}
 	previous, _ := readPlacement(dataDir) // where the last reconcile put the release, if anywhere
-	place, err := c.placeReleases(ctx, cfg, placementInput{leader: leader, peerRelID: peers, dataDir: dataDir})
+	place, err := c.placeReleases(ctx, cfg, placementInput{leader: leader, peerRelID: peers, peerApp: view.app, dataDir: dataDir})
 	if err != nil {
 		return err
 	}
@@ -60,17 +64,11 @@ func (c *Charm) Reconcile(ctx context.Context) error {
 	if previous.root != nil && previous.Root != place.Root {
 		c.leaveRoot(ctx, previous)
 	}
-	if err := c.publishUnitData(ctx, peers, place, rel); err != nil {
-		return err
-	}
 	if leader {
 		c.collectGarbage(ctx, place, rel)
 	}
-	view, err := c.readPeers(ctx, peers)
-	if err != nil {
-		return err
-	}
-	out, err := c.runWorkload(ctx, workloadInput{cfg: cfg, leader: leader, dataDir: dataDir, place: place, rel: rel, peers: view})
+	out, err := c.runWorkload(ctx, workloadInput{cfg: cfg, leader: leader, dataDir: dataDir, place: place, rel: rel, peers: view,
+		releaseData: releaseData(place, rel)})
 	if err != nil {
 		return err
 	}

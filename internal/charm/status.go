@@ -57,3 +57,10 @@ func (c *Charm) appStatus(ctx context.Context, cfg Config, peers peerView, own o
 		fmt.Fprintf(c.out, "application status: %v\n", err)
 	}
 }
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

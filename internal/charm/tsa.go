@@ -154,8 +154,11 @@ func (c *Charm) collectWorkerKeys(own string, peers peerView, tsa []relationUnit
 
 // publishRole tells peers and related applications what this unit runs, where its TSA listens
 // and which worker key it uses. Keys of a role the unit no longer runs are cleared.
-func (c *Charm) publishRole(ctx context.Context, leader bool, peers peerView, r roles, tsaAddr, workerPub string, tsaRels, flightRels []relationUnits) error {
+func (c *Charm) publishRole(ctx context.Context, leader bool, peers peerView, releaseData map[string]string, r roles, tsaAddr, workerPub string, tsaRels, flightRels []relationUnits) error {
 	bag := map[string]string{keyRole: r.String(), keyTSAAddress: "", keyWorkerKey: ""}
+	for k, v := range releaseData {
+		bag[k] = v
+	}
 	if r.web {
 		bag[keyTSAAddress] = tsaAddr
 	}
@@ -163,45 +166,24 @@ func (c *Charm) publishRole(ctx context.Context, leader bool, peers peerView, r 
 		bag[keyWorkerKey] = workerPub
 	}
 	if peers.relID != "" {
-		if err := c.setChanged(ctx, peers.relID, bag); err != nil {
+		if err := c.setBag(ctx, peers.relID, false, bag); err != nil {
 			return err
 		}
 	}
 	for _, rel := range tsaRels {
-		if err := c.setChanged(ctx, rel.id, map[string]string{keyTSAAddress: bag[keyTSAAddress]}); err != nil {
+		if err := c.setBag(ctx, rel.id, false, map[string]string{keyTSAAddress: bag[keyTSAAddress]}); err != nil {
 			return err
 		}
 		if leader && peers.app[keyTSAPublicKey] != "" {
-			if err := c.setAppChanged(ctx, rel.id, map[string]string{keyTSAPublicKey: peers.app[keyTSAPublicKey]}); err != nil {
+			if err := c.setBag(ctx, rel.id, true, map[string]string{keyTSAPublicKey: peers.app[keyTSAPublicKey]}); err != nil {
 				return err
 			}
 		}
 	}
 	for _, rel := range flightRels {
-		if err := c.setChanged(ctx, rel.id, map[string]string{keyWorkerKey: bag[keyWorkerKey]}); err != nil {
+		if err := c.setBag(ctx, rel.id, false, map[string]string{keyWorkerKey: bag[keyWorkerKey]}); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// setAppChanged writes the leader's application bag on relID, only the keys that differ.
-func (c *Charm) setAppChanged(ctx context.Context, relID string, data map[string]string) error {
-	old, err := c.tools.RelationGet(ctx, relID, c.env.AppName(), true)
-	if err != nil {
-		return fmt.Errorf("read own application data on %s: %w", relID, err)
-	}
-	diff := map[string]string{}
-	for k, v := range data {
-		if old[k] != v {
-			diff[k] = v
-		}
-	}
-	if len(diff) == 0 {
-		return nil
-	}
-	if err := c.tools.RelationSet(ctx, relID, true, diff); err != nil {
-		return fmt.Errorf("write application data on %s: %w", relID, err)
 	}
 	return nil
 }
@@ -209,11 +191,4 @@ func (c *Charm) setAppChanged(ctx context.Context, relID string, data map[string
 // flightHint is the command that gives a worker application a TSA.
 func flightHint(app string) string {
 	return fmt.Sprintf("juju integrate %s:%s <web-application>:%s", app, flightEndpoint, tsaEndpoint)
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }

@@ -29,6 +29,8 @@ type workloadInput struct {
 	place   placement
 	rel     release.Installed
 	peers   peerView
+	// releaseData goes into this unit's peer bag with its role, in one write.
+	releaseData map[string]string
 }
 
 // outcome is what the unit runs and what stops it from running the rest, for the status.
@@ -59,7 +61,10 @@ func (c *Charm) runWorkload(ctx context.Context, in workloadInput) (outcome, err
 	}
 	if wait != "" {
 		out.wait(wait)
-		return out, nil
+		if in.peers.relID == "" {
+			return out, nil
+		}
+		return out, c.setBag(ctx, in.peers.relID, false, in.releaseData)
 	}
 	out.roles = r
 	if in.leader {
@@ -88,7 +93,7 @@ func (c *Charm) runWorkload(ctx context.Context, in workloadInput) (outcome, err
 		workerPub = k.Public
 	}
 	tsaAddr := concourse.HostPort(addr, tsaPort)
-	if err := c.publishRole(ctx, in.leader, in.peers, r, tsaAddr, workerPub, tsaRels, flightRels); err != nil {
+	if err := c.publishRole(ctx, in.leader, in.peers, in.releaseData, r, tsaAddr, workerPub, tsaRels, flightRels); err != nil {
 		return out, err
 	}
 	mgr, err := c.serviceManager(ctx)

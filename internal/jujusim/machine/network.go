@@ -2,6 +2,7 @@ package machine
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -65,9 +66,7 @@ func (n Network) lease(ctx context.Context, owner string) (string, error) {
 		if err := writeFileSync(path, []byte(owner), 0o600); err != nil {
 			return "", fmt.Errorf("lease %s: %w", addr, err)
 		}
-		// The host may still map this address to the MAC of the machine that held it last: it
-		// would send its replies there until that entry expired (up to a minute of "i/o timeout"
-		// for the new machine, seen under parallel tests). Forget it; the host asks again.
+		// The host may still map this address to the MAC of the machine that held it last.
 		_ = exec.CommandContext(ctx, "ip", "neigh", "flush", "to", addr.String(), "dev", n.Bridge).Run()
 		return addr.String(), nil
 	}
@@ -120,9 +119,18 @@ func (n Network) lock(ctx context.Context) (func(), error) {
 	return unlock, nil
 }
 
+// bridgeMAC is a locally administered unicast MAC derived from the bridge's name.
+func (n Network) bridgeMAC() string {
+	h := sha256.Sum256([]byte(n.Bridge))
+	return fmt.Sprintf("02:%02x:%02x:%02x:%02x:%02x", h[0], h[1], h[2], h[3], h[4])
+}
+
 func (n Network) ensureBridge(ctx context.Context, prefix netip.Prefix) error {
 	if _, err := os.Stat(filepath.Join("/sys/class/net", n.Bridge)); errors.Is(err, os.ErrNotExist) {
-		if err := ipCommand(ctx, "link", "add", n.Bridge, "type", "bridge"); err != nil {
+		// A fixed MAC: a bridge without one takes the lowest MAC of its ports, so it changes each
+		// time a machine joins or leaves, and every machine's ARP entry for the host address goes
+		// stale at once (dial i/o timeouts to host services for up to a minute, seen in e2e).
+		if err := ipCommand(ctx, "link", "add", n.Bridge, "address", n.bridgeMAC(), "type", "bridge"); err != nil {
 			return err
 		}
 	}

@@ -11,6 +11,8 @@
 //	releases/.staging-*/         an install in progress (or a dead one: removed by the next holder)
 //	releases/.trash-*/           a removal in progress (same rule)
 //	units/<app>-<n>/             per-unit ref.json and heartbeat.json, mode 0700, never secrets
+//	rejected/<V>-<arch>.json     Rejection: an artifact refused for its content (bad checksum, unsafe
+//	                             entry, wrong version, not a release), so no unit fetches it again
 //
 // Choices beyond the first design, and why:
 //   - Identity also records whether the root was a mount point, so Revalidate can say "unmounted"

@@ -34,9 +34,14 @@ func (e *UnsafeEntryError) Error() string {
 type HTTPStatusError struct {
 	URL  string
 	Code int
+	// Via is the redirect target that answered (credentials hidden), "" without a redirect.
+	Via string
 }
 
 func (e *HTTPStatusError) Error() string {
+	if e.Via != "" {
+		return fmt.Sprintf("GET %s (redirected to %s): HTTP %d", e.URL, e.Via, e.Code)
+	}
 	return fmt.Sprintf("GET %s: HTTP %d", e.URL, e.Code)
 }
 

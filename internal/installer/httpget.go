@@ -93,7 +93,7 @@ func getOnce(ctx context.Context, c *http.Client, rawURL string, stall time.Dura
 	req.Header.Set("Accept-Encoding", "identity")
 	req.Header.Set("User-Agent", userAgent)
 	watch := watchStall(stall, cancel)
-	hr, err := c.Do(req)
+	hr, err := guardRedirects(c).Do(req)
 	if err != nil {
 		watch.stop()
 		cancel()
@@ -106,14 +106,18 @@ func getOnce(ctx context.Context, c *http.Client, rawURL string, stall time.Dura
 	if hr.StatusCode != http.StatusOK && hr.StatusCode != http.StatusPartialContent {
 		r.Close()
 		se := &HTTPStatusError{URL: displayURL(rawURL), Code: hr.StatusCode}
+		if by := answeredBy(hr, rawURL); by != rawURL {
+			se.Via = displayURL(by)
+		}
 		return nil, se.retryable(), se
 	}
 	return r, false, nil
 }
 
 // permanent reports transport failures that no retry can heal: a certificate the machine does not
-// trust, or a proxy setting that does not parse. Retrying them would only hold the hook for minutes
-// before failing with the same error.
+// trust, a proxy setting that does not parse, or a redirect refused by checkRedirect (a
+// ConfigError). Retrying them would only hold the hook for minutes before failing with the same
+// error.
 func permanent(err error) bool {
 	var (
 		unknownCA   x509.UnknownAuthorityError
@@ -121,9 +125,10 @@ func permanent(err error) bool {
 		invalidCert x509.CertificateInvalidError
 		verify      *tls.CertificateVerificationError
 		proxy       *ProxyError
+		config      *ConfigError
 	)
 	return errors.As(err, &unknownCA) || errors.As(err, &badHost) || errors.As(err, &invalidCert) ||
-		errors.As(err, &verify) || errors.As(err, &proxy)
+		errors.As(err, &verify) || errors.As(err, &proxy) || errors.As(err, &config)
 }
 
 // getWithRetry repeats getOnce while failures are retryable and budget lasts.

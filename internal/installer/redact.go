@@ -3,6 +3,7 @@ package installer
 import (
 	"errors"
 	"net/url"
+	"strings"
 )
 
 // displayURL is rawURL as it may appear in errors, statuses, logs and markers: without user
@@ -22,11 +23,15 @@ func displayURL(rawURL string) string {
 }
 
 // redactTransportError hides credentials in the *url.Error net/http returns: it strips the
-// password but keeps the query.
+// password but keeps the query, of the download-url or of a redirect target (a signed CDN URL).
 func redactTransportError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		ue.URL = displayURL(ue.URL)
+		// net/http quotes a Location it cannot parse whole in its message.
+		if ue.Err != nil && strings.HasPrefix(ue.Err.Error(), "failed to parse Location header") {
+			ue.Err = errors.New("redirect to a Location that does not parse (not shown: it may carry a signed query)")
+		}
 	}
 	return err
 }

@@ -16,17 +16,22 @@ import (
 // sees one uninterrupted stream. Resuming is only trusted when the server
 // proves, through If-Range, that the file is the one we started on; anything
 // else becomes a restartError and the caller starts over cleanly.
+//
+// A URL that redirects (GitHub's release URLs answer 302 to a CDN host with a
+// short-lived signed query) is resumed at the redirect target first, and
+// through url again only when that target no longer answers.
 type resumableBody struct {
 	ctx    context.Context
 	client *http.Client
-	url    string
+	url    string // as configured; never changes
+	final  string // the URL that answered after redirects: resumes go there first
 	stall  time.Duration
 	retry  *retrier
 
 	resp      *response
 	offset    int64  // bytes handed to the reader so far
 	total     int64  // full size, -1 when the server did not say
-	validator string // strong ETag or Last-Modified of the first answer
+	validator string // strong ETag or Last-Modified of the first answer (the final host's)
 	cut       error  // why the last connection ended early, nil if none
 }
 
@@ -42,6 +47,7 @@ func openResumable(ctx context.Context, c *http.Client, rawURL string, stall tim
 		return nil, fmt.Errorf("GET %s: unexpected HTTP %d to a plain request", displayURL(rawURL), resp.StatusCode)
 	}
 	b.resp = resp
+	b.final = answeredBy(resp.Response, rawURL)
 	b.total = resp.ContentLength
 	b.validator = validatorOf(resp.Header)
 	return b, nil
@@ -93,7 +99,7 @@ func (b *resumableBody) reconnect() error {
 	h := http.Header{}
 	h.Set("Range", fmt.Sprintf("bytes=%d-", b.offset))
 	h.Set("If-Range", b.validator)
-	resp, err := getWithRetry(b.ctx, b.client, b.url, b.stall, h, b.retry)
+	resp, err := b.getRange(h)
 	if err != nil {
 		return err
 	}
@@ -114,6 +120,28 @@ func (b *resumableBody) reconnect() error {
 	}
 	b.resp = resp
 	return nil
+}
+
+// getRange asks for the rest of the file where it came from: the final URL,
+// which saves the origin a request and a redirect. A signed URL expires within
+// minutes, and its host then answers 403 (S3, Azure) or 404/410: any lasting
+// 4xx sends the request through the configured URL again, which redirects to
+// a fresh one. The same Range and If-Range ride along (net/http keeps them
+// across redirects), so the checks in reconnect hold whichever way it went.
+func (b *resumableBody) getRange(h http.Header) (*response, error) {
+	if b.final != b.url {
+		resp, err := getWithRetry(b.ctx, b.client, b.final, b.stall, h, b.retry)
+		var status *HTTPStatusError
+		if err == nil || !errors.As(err, &status) || status.retryable() {
+			return resp, err
+		}
+	}
+	resp, err := getWithRetry(b.ctx, b.client, b.url, b.stall, h, b.retry)
+	if err != nil {
+		return nil, err
+	}
+	b.final = answeredBy(resp.Response, b.url)
+	return resp, nil
 }
 
 func (b *resumableBody) Close() error {

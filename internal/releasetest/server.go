@@ -2,10 +2,12 @@ package releasetest
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -45,12 +47,28 @@ type Fault struct {
 	ChangeETag bool
 }
 
+// Redirect makes a Handler answer every path with a redirect to the same path
+// under To, as GitHub's release URLs answer 302 to a CDN host with a
+// short-lived signed query string.
+type Redirect struct {
+	To     string // base URL, e.g. another Server's URL
+	Status int    // 302 when zero
+	// Signer, when set, gets a fresh token for each redirect, appended as
+	// "?sig=<token>", and from then on refuses requests without a valid one
+	// with 403, as a CDN refuses an expired signed URL. A token is good for
+	// SignedUses requests, or for any number when SignedUses is zero.
+	Signer     *Handler
+	SignedUses int
+}
+
 // PathStats counts the requests one path received.
 type PathStats struct {
-	Requests int      `json:"requests"`
-	Full     int      `json:"full"`   // without a Range header
-	Ranged   int      `json:"ranged"` // with a Range header
-	Ranges   []string `json:"ranges,omitempty"`
+	Requests   int      `json:"requests"`
+	Full       int      `json:"full"`   // without a Range header
+	Ranged     int      `json:"ranged"` // with a Range header
+	Ranges     []string `json:"ranges,omitempty"`
+	Redirected int      `json:"redirected,omitempty"` // answered with a redirect
+	Expired    int      `json:"expired,omitempty"`    // refused: token missing or used up
 }
 
 // Handler serves files under a directory with Range/If-Range/ETag support,
@@ -60,15 +78,71 @@ type Handler struct {
 	done   chan struct{}
 	closer sync.Once
 
-	mu     sync.Mutex
-	faults map[string]*Fault
-	stats  map[string]*PathStats
-	serial int // makes ChangeETag values unique
+	mu       sync.Mutex
+	faults   map[string]*Fault
+	stats    map[string]*PathStats
+	serial   int       // makes ChangeETag values unique
+	redirect *Redirect // answer every path with a redirect
+	signed   bool      // requests need a token minted for a redirect to us
+	tokens   map[string]int
+	minted   []string
 }
 
 // NewHandler serves dir. Call Close to release stalled requests.
 func NewHandler(dir string) *Handler {
-	return &Handler{dir: dir, done: make(chan struct{}), faults: map[string]*Fault{}, stats: map[string]*PathStats{}}
+	return &Handler{dir: dir, done: make(chan struct{}), faults: map[string]*Fault{}, stats: map[string]*PathStats{},
+		tokens: map[string]int{}}
+}
+
+// SetRedirect makes every path (faults still apply first) answer with r.
+func (h *Handler) SetRedirect(r Redirect) {
+	if r.Status == 0 {
+		r.Status = http.StatusFound
+	}
+	if r.Signer != nil {
+		r.Signer.mu.Lock()
+		r.Signer.signed = true
+		r.Signer.mu.Unlock()
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.redirect = &r
+}
+
+// Tokens returns every token minted for redirects to this Handler, so a test
+// can check none of them leaks into errors or logs.
+func (h *Handler) Tokens() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.minted...)
+}
+
+// mint issues a token good for uses requests (0: unlimited).
+func (h *Handler) mint(uses int) string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	tok := "signed" + hex.EncodeToString(b)
+	if uses <= 0 {
+		uses = -1
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.tokens[tok] = uses
+	h.minted = append(h.minted, tok)
+	return tok
+}
+
+// spend uses up one use of tok; false when tok is unknown or used up. The
+// caller holds h.mu.
+func (h *Handler) spend(tok string) bool {
+	left, ok := h.tokens[tok]
+	if !ok || left == 0 {
+		return false
+	}
+	if left > 0 {
+		h.tokens[tok] = left - 1
+	}
+	return true
 }
 
 // SetFault replaces the fault for urlPath ("/v1.2.3/....tgz").
@@ -115,6 +189,8 @@ type plan struct {
 	wrongSHA1       bool
 	noRange, change bool
 	serial          int
+	redirect        *Redirect
+	expired         bool
 }
 
 func (h *Handler) record(r *http.Request, p string) plan {
@@ -133,7 +209,12 @@ func (h *Handler) record(r *http.Request, p string) plan {
 		s.Full++
 	}
 	h.serial++
-	pl := plan{cutAt: -1, stallAt: -1, serial: h.serial}
+	pl := plan{cutAt: -1, stallAt: -1, serial: h.serial, redirect: h.redirect}
+	if h.redirect == nil && h.signed && !h.spend(r.URL.Query().Get("sig")) {
+		s.Expired++
+		pl.expired = true
+		return pl
+	}
 	f := h.faults[p]
 	if f == nil {
 		return pl
@@ -165,10 +246,30 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pl := h.record(r, p)
-	if pl.failStatus != 0 {
+	switch {
+	case pl.failStatus != 0:
 		http.Error(w, "injected failure", pl.failStatus)
-		return
+	case pl.expired:
+		http.Error(w, "signature missing or expired", http.StatusForbidden)
+	case pl.redirect != nil:
+		h.serveRedirect(w, r, p, pl.redirect)
+	default:
+		h.serveFile(w, r, p, pl)
 	}
+}
+
+func (h *Handler) serveRedirect(w http.ResponseWriter, r *http.Request, p string, rd *Redirect) {
+	target := strings.TrimSuffix(rd.To, "/") + p
+	if rd.Signer != nil {
+		target += "?sig=" + rd.Signer.mint(rd.SignedUses)
+	}
+	h.mu.Lock()
+	h.stats[p].Redirected++
+	h.mu.Unlock()
+	http.Redirect(w, r, target, rd.Status)
+}
+
+func (h *Handler) serveFile(w http.ResponseWriter, r *http.Request, p string, pl plan) {
 	f, err := os.Open(filepath.Join(h.dir, filepath.FromSlash(p)))
 	if err != nil {
 		http.NotFound(w, r)
@@ -251,8 +352,36 @@ type Server struct {
 // StartServer serves dir on 127.0.0.1 until the test ends.
 func StartServer(tb testing.TB, dir string) *Server {
 	tb.Helper()
+	return StartServerWith(tb, dir, ServerOptions{})
+}
+
+// ServerOptions choose how StartServerWith listens.
+type ServerOptions struct {
+	// TLS serves https with httptest's certificate, which Client trusts.
+	TLS bool
+	// OtherHost listens on 127.0.0.2 (Linux routes all of 127/8 to
+	// loopback), so a redirect to this server changes host, not only port.
+	OtherHost bool
+}
+
+// StartServerWith serves dir as opts say until the test ends.
+func StartServerWith(tb testing.TB, dir string, opts ServerOptions) *Server {
+	tb.Helper()
 	h := NewHandler(dir)
-	srv := httptest.NewServer(h)
+	srv := httptest.NewUnstartedServer(h)
+	if opts.OtherHost {
+		l, err := net.Listen("tcp", "127.0.0.2:0")
+		if err != nil {
+			tb.Fatalf("listen on another loopback address: %v", err)
+		}
+		srv.Listener.Close()
+		srv.Listener = l
+	}
+	if opts.TLS {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
 	s := &Server{Handler: h, URL: srv.URL, srv: srv}
 	tb.Cleanup(s.Close)
 	return s

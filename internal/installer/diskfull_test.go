@@ -36,6 +36,9 @@ func TestInstallDiskFull(t *testing.T) {
 	if !errors.As(err, &full) {
 		t.Fatalf("err = %v, want DiskFullError", err)
 	}
+	if asType[*installer.ArtifactError](err) {
+		t.Errorf("a full disk is blamed on the artifact (it would be remembered as rejected): %v", err)
+	}
 	if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "disk full while unpacking concourse/resource-types/") ||
 		!strings.Contains(err.Error(), box.staging) {
 		t.Errorf("error %q does not say which entry filled which directory", err)

@@ -183,6 +183,7 @@ func attempt(ctx context.Context, req Request, src origin, c *http.Client, retry
 	if err != nil {
 		return Result{}, err
 	}
+	opened := describeOpened(src, req.SHA256, body)
 	defer body.Close()
 
 	h1, h256 := sha1.New(), sha256.New()
@@ -204,16 +205,17 @@ func attempt(ctx context.Context, req Request, src origin, c *http.Client, retry
 		Version: req.Version, Arch: req.Arch, Source: src.resultLabel(want),
 		Size: counted.n, SHA1: hex.EncodeToString(h1.Sum(nil)), SHA256: hex.EncodeToString(h256.Sum(nil)),
 	}
+	// From here the whole artifact has been read: a refusal is about its content (see refuse).
 	if err := want.check(res, src.label()); err != nil {
 		if unpackErr != nil {
-			return Result{}, fmt.Errorf("%w (the archive also failed to unpack: %v)", err, unpackErr)
+			err = fmt.Errorf("%w (the archive also failed to unpack: %v)", err, unpackErr)
 		}
-		return Result{}, err
+		return Result{}, opened.refuse(ctx, res, want, err, false)
 	}
 	if unpackErr != nil {
-		return Result{}, fmt.Errorf("unpack %s: %w", src.label(), unpackErr)
+		return Result{}, opened.refuse(ctx, res, want, fmt.Errorf("unpack %s: %w", src.label(), unpackErr), true)
 	}
-	return res, finish(ctx, req, stagingDir, total)
+	return res, opened.refuse(ctx, res, want, finish(ctx, req, stagingDir, total), false)
 }
 
 // finish runs the unpacked binary (only now that its digest is verified)

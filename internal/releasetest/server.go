@@ -67,6 +67,7 @@ type PathStats struct {
 	Full       int      `json:"full"`   // without a Range header
 	Ranged     int      `json:"ranged"` // with a Range header
 	Ranges     []string `json:"ranges,omitempty"`
+	Heads      int      `json:"heads,omitempty"`      // HEAD probes; Full and Ranged count GETs only
 	Redirected int      `json:"redirected,omitempty"` // answered with a redirect
 	Expired    int      `json:"expired,omitempty"`    // refused: token missing or used up
 }
@@ -152,6 +153,10 @@ func (h *Handler) SetFault(urlPath string, f Fault) {
 	h.faults[urlPath] = &f
 }
 
+// GETs is how many GET requests the path received: downloads, resumes and their failures, not
+// HEAD probes.
+func (s PathStats) GETs() int { return s.Requests - s.Heads }
+
 // Stats returns the counts for urlPath.
 func (h *Handler) Stats(urlPath string) PathStats {
 	h.mu.Lock()
@@ -202,10 +207,13 @@ func (h *Handler) record(r *http.Request, p string) plan {
 		h.stats[p] = s
 	}
 	s.Requests++
-	if rg := r.Header.Get("Range"); rg != "" {
+	switch rg := r.Header.Get("Range"); {
+	case r.Method == http.MethodHead:
+		s.Heads++
+	case rg != "":
 		s.Ranged++
 		s.Ranges = append(s.Ranges, rg)
-	} else {
+	default:
 		s.Full++
 	}
 	h.serial++

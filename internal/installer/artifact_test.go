@@ -48,7 +48,9 @@ func TestContentRefusalsCarryTheArtifactRead(t *testing.T) {
 			wantExpected: func(fixture) string { return "sha256:" + wrongPin },
 			wantAs:       asType[*installer.ChecksumError]},
 		{name: "unsafe entry", cause: installer.CauseUnsafe,
-			opts:         func(o *releasetest.TarballOptions) { o.Extra = []releasetest.Entry{entry(tar.TypeChar, "concourse/null", "")} },
+			opts: func(o *releasetest.TarballOptions) {
+				o.Extra = []releasetest.Entry{entry(tar.TypeChar, "concourse/null", "")}
+			},
 			wantExpected: func(f fixture) string { return "sha1:" + f.art.SHA1 },
 			wantAs:       asType[*installer.UnsafeEntryError]},
 		{name: "version inside", cause: installer.CauseVersion,

@@ -8,6 +8,7 @@ require (
 	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/godbus/dbus/v5 v5.1.0
 	github.com/juju/charm/v12 v12.1.1
+	github.com/klauspost/compress v1.20.5
 	github.com/lib/pq v1.12.3
 	golang.org/x/crypto v0.59.0
 	golang.org/x/sys v0.50.0

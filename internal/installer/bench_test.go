@@ -13,12 +13,13 @@ import (
 
 const benchVersion = "7.99.0"
 
-// benchRelease serves a synthetic release of RELEASE_BENCH_MB (default 64).
-func benchRelease(b *testing.B) fixture {
+// benchRelease serves a synthetic release of RELEASE_BENCH_MB (default 64) padded from padFrom
+// (a Go binary: compresses like a real release) or, when empty, with random bytes.
+func benchRelease(b *testing.B, padFrom string) fixture {
 	b.Helper()
 	mb := releasetest.BenchSizeMB(b)
 	dir := b.TempDir()
-	art, err := releasetest.WriteRelease(dir, testArch, releasetest.TarballOptions{Version: benchVersion, PadBytes: mb << 20})
+	art, err := releasetest.WriteRelease(dir, testArch, releasetest.TarballOptions{Version: benchVersion, PadBytes: mb << 20, PadFrom: padFrom, Layout: releasetest.LayoutReal})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -39,9 +40,14 @@ func freshDir(b *testing.B, root string, i int) string {
 	return d
 }
 
-// BenchmarkInstall measures download+verify+unpack throughput (MB/s).
+// BenchmarkInstall measures download+verify+unpack throughput (MB/s of tarball) on a release
+// that compresses like a real one and on an incompressible one.
 func BenchmarkInstall(b *testing.B) {
-	f := benchRelease(b)
+	b.Run("compressible", func(b *testing.B) { benchInstall(b, benchRelease(b, releasetest.GoBinary(b))) })
+	b.Run("random", func(b *testing.B) { benchInstall(b, benchRelease(b, "")) })
+}
+
+func benchInstall(b *testing.B, f fixture) {
 	root := b.TempDir()
 	b.SetBytes(f.art.Size)
 	b.ResetTimer()

@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -179,17 +180,23 @@ func (req Request) expectation(ctx context.Context, src origin, c *http.Client, 
 
 // attempt runs one pass from byte 0: read, hash, unpack, verify.
 func attempt(ctx context.Context, req Request, src origin, c *http.Client, retry *retrier, want expectation, stagingDir string) (Result, error) {
-	body, total, phase, err := open(ctx, req, src, c, retry)
+	// readCtx ends reading when this attempt ends, whatever its outcome.
+	readCtx, cancelRead := context.WithCancel(ctx)
+	defer cancelRead()
+	body, total, phase, err := open(readCtx, req, src, c, retry)
 	if err != nil {
 		return Result{}, err
 	}
 	opened := describeOpened(src, req.SHA256, body)
-	defer body.Close()
 
+	// Reading, progress and both digests run ahead on their own goroutine;
+	// this one inflates and writes files.
 	h1, h256 := sha1.New(), sha256.New()
 	rec := &errRecorder{r: newProgressReader(body, total, phase, req.Progress)}
 	counted := &countingReader{r: rec}
-	buffered := bufio.NewReaderSize(io.TeeReader(counted, io.MultiWriter(h1, h256)), copyBufSize)
+	ahead := startReadAhead(io.TeeReader(counted, io.MultiWriter(h1, h256)))
+	defer ahead.stop(cancelRead, body)
+	buffered := bufio.NewReaderSize(ahead, copyBufSize)
 
 	unpackErr := unpackTarball(ctx, buffered, stagingDir)
 	if err := transferFailure(ctx, rec, unpackErr); err != nil {
@@ -240,8 +247,8 @@ func report(fn func(Progress), total int64, phase string) {
 // digest can be judged: the source failed (cut beyond budget, restart
 // needed), ctx ended, or the disk is full.
 func transferFailure(ctx context.Context, rec *errRecorder, unpackErr error) error {
-	if rec.err != nil {
-		return rec.err
+	if err := rec.recorded(); err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -294,18 +301,30 @@ func open(ctx context.Context, req Request, src origin, c *http.Client, retry *r
 }
 
 // errRecorder remembers the first real error of the source, so a failure
-// surfacing through gzip or tar can be traced back to the transfer.
+// surfacing through gzip or tar can be traced back to the transfer. The
+// read-ahead goroutine records; the installing one asks.
 type errRecorder struct {
 	r   io.Reader
+	mu  sync.Mutex
 	err error
 }
 
 func (e *errRecorder) Read(p []byte) (int, error) {
 	n, err := e.r.Read(p)
-	if err != nil && err != io.EOF && e.err == nil {
-		e.err = err
+	if err != nil && err != io.EOF {
+		e.mu.Lock()
+		if e.err == nil {
+			e.err = err
+		}
+		e.mu.Unlock()
 	}
 	return n, err
+}
+
+func (e *errRecorder) recorded() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.err
 }
 
 type countingReader struct {

@@ -2,7 +2,6 @@ package installer
 
 import (
 	"archive/tar"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/klauspost/compress/gzip"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,20 +30,21 @@ const (
 // filesystem.
 type unpacker struct {
 	root     string
-	buf      []byte
+	w        *fileWriter
 	dirs     map[string]bool // directories created (archive-relative)
 	files    map[string]bool // regular files created, hard-link targets
 	symlinks map[string]bool // symlinks created
 }
 
 func newUnpacker(root string) *unpacker {
-	return &unpacker{
+	u := &unpacker{
 		root:     root,
-		buf:      make([]byte, copyBufSize),
 		dirs:     map[string]bool{},
 		files:    map[string]bool{},
 		symlinks: map[string]bool{},
 	}
+	u.w = startFileWriter(u.fsError)
+	return u
 }
 
 // unpackTarball reads a gzip-compressed tar from r into root. It reads the
@@ -55,6 +56,27 @@ func unpackTarball(ctx context.Context, r io.Reader, root string) error {
 		return fmt.Errorf("not a gzip stream: %w", err)
 	}
 	u := newUnpacker(root)
+	if err := u.extract(ctx, gz); err != nil {
+		// The writer's own failure (a full disk) explains a stop better.
+		if werr := u.w.wait(); werr != nil {
+			return werr
+		}
+		return err
+	}
+	if err := u.w.wait(); err != nil {
+		return err
+	}
+	if err := u.checkSymlinks(); err != nil {
+		return err
+	}
+	if !u.files[binaryPath] {
+		return fmt.Errorf("tarball has no %s: not a Concourse release", binaryPath)
+	}
+	return nil
+}
+
+// extract creates every entry of the stream; file data goes through u.w.
+func (u *unpacker) extract(ctx context.Context, gz *gzip.Reader) error {
 	tr := tar.NewReader(gz)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -73,14 +95,8 @@ func unpackTarball(ctx context.Context, r io.Reader, root string) error {
 	}
 	// Tar stops at its end marker; the gzip trailer (CRC, length) and any
 	// trailing member are only checked when the stream is read to EOF.
-	if _, err := io.CopyBuffer(io.Discard, gz, u.buf); err != nil {
+	if _, err := io.Copy(io.Discard, gz); err != nil {
 		return fmt.Errorf("read gzip trailer: %w", describeTruncation(err))
-	}
-	if err := u.checkSymlinks(); err != nil {
-		return err
-	}
-	if !u.files[binaryPath] {
-		return fmt.Errorf("tarball has no %s: not a Concourse release", binaryPath)
 	}
 	return nil
 }
@@ -203,24 +219,36 @@ func (u *unpacker) regular(hdr *tar.Header, name string, body io.Reader) error {
 	if err != nil {
 		return u.fsError(hdr.Name, "create file", err)
 	}
-	// writerOnly hides os.File.ReadFrom, which would allocate its own buffer.
-	_, err = io.CopyBuffer(writerOnly{f}, body, u.buf)
-	if err != nil {
-		f.Close()
-		if errors.Is(err, io.ErrUnexpectedEOF) || !isFSError(err) {
-			return fmt.Errorf("read %s from tarball: %w", hdr.Name, describeTruncation(err))
-		}
-		return u.fsError(hdr.Name, "write", err)
+	if err := u.copyBody(f, hdr.Name, body); err != nil {
+		u.w.abandon(f, hdr.Name)
+		return err
 	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return u.fsError(hdr.Name, "chmod", err)
-	}
-	if err := f.Close(); err != nil {
-		return u.fsError(hdr.Name, "close", err)
-	}
+	u.w.finish(f, hdr.Name, mode)
 	u.files[name] = true
 	return nil
+}
+
+// copyBody reads one entry's data block by block and queues each block
+// for f on the writer.
+func (u *unpacker) copyBody(f *os.File, entry string, body io.Reader) error {
+	for {
+		buf, err := u.w.buffer()
+		if err != nil {
+			return err
+		}
+		n, err := readFull(body, buf)
+		if n > 0 {
+			u.w.write(f, entry, buf, n)
+		} else {
+			u.w.release(buf)
+		}
+		switch {
+		case err == io.EOF:
+			return nil
+		case err != nil:
+			return fmt.Errorf("read %s from tarball: %w", entry, describeTruncation(err))
+		}
+	}
 }
 
 func (u *unpacker) symlink(hdr *tar.Header, name string) error {
@@ -332,14 +360,3 @@ func (u *unpacker) fsError(entry, op string, err error) error {
 	}
 	return fmt.Errorf("unpack %s: %s: %w", entry, op, err)
 }
-
-// isFSError tells a write failure (*os.PathError from the file) from a read
-// failure of the tar stream during io.Copy.
-func isFSError(err error) bool {
-	var pe *os.PathError
-	return errors.As(err, &pe)
-}
-
-type writerOnly struct{ w io.Writer }
-
-func (w writerOnly) Write(p []byte) (int, error) { return w.w.Write(p) }

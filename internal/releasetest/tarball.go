@@ -2,7 +2,7 @@ package releasetest
 
 import (
 	"archive/tar"
-	"compress/gzip"
+	stdgzip "compress/gzip"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/binary"
@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
 )
 
 // ResourceTypes are the bundled resource types the fixture ships, as a
@@ -39,29 +41,38 @@ type TarballOptions struct {
 	// means a tiny /bin/sh script that prints Version: enough for tests
 	// that do not need the real stand-in, and no Go build.
 	StandinPath string
-	// PadBytes of incompressible data spread over the resource types'
-	// rootfs.tgz files, to give the release a realistic size.
+	// PadBytes of data spread over the resource types' rootfs.tgz files,
+	// to give the release a realistic size.
 	PadBytes int64
-	// Seed varies the padding (same seed, same bytes).
+	// PadFrom names a file whose bytes, repeated, make the padding. A Go
+	// binary (see GoBinary) compresses like a real release (about 45%), so
+	// gunzip costs what it costs on one. Empty: incompressible random bytes.
+	PadFrom string
+	// Seed varies the random padding (same seed, same bytes).
 	Seed uint64
+	// Layout is the tree's shape: LayoutMinimal (the zero value) or
+	// LayoutReal.
+	Layout Layout
 	// OmitBinary leaves out concourse/bin/concourse.
 	OmitBinary bool
 	// Extra entries are appended after the regular layout.
 	Extra []Entry
 }
 
-// WriteTarball streams a gzip-compressed release with the real layout:
-// concourse/bin/concourse, concourse/resource-types/<type>/{rootfs.tgz,
-// resource_metadata.json}, concourse/fly-assets/fly-linux-amd64.tgz.
-// Memory use does not grow with PadBytes.
+// WriteTarball streams a gzip-compressed release with the layout opts
+// asks for (see Layout). Memory use does not grow with PadBytes.
 func WriteTarball(w io.Writer, opts TarballOptions) error {
-	// BestSpeed: the padding is random and will not shrink anyway.
-	gz, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
+	gz, err := newGzipWriter(w, opts)
 	if err != nil {
 		return err
 	}
+	pad, err := newPadding(opts)
+	if err != nil {
+		return err
+	}
+	defer pad.Close()
 	tw := tar.NewWriter(gz)
-	if err := writeLayout(tw, opts); err != nil {
+	if err := writeLayout(tw, opts, pad); err != nil {
 		return err
 	}
 	for _, e := range opts.Extra {
@@ -84,7 +95,22 @@ func WriteTarball(w io.Writer, opts TarballOptions) error {
 	return gz.Close()
 }
 
-func writeLayout(tw *tar.Writer, opts TarballOptions) error {
+// newGzipWriter: random padding will not shrink, so the standard library at
+// BestSpeed (fixtures stay byte-identical across versions of this file).
+// Compressible padding gets gzip's default level, as `tar czf` gives the
+// published tarballs, from klauspost's compressor, several times faster at
+// that level.
+func newGzipWriter(w io.Writer, opts TarballOptions) (io.WriteCloser, error) {
+	if opts.PadFrom == "" {
+		return stdgzip.NewWriterLevel(w, stdgzip.BestSpeed)
+	}
+	return gzip.NewWriterLevel(w, gzip.DefaultCompression)
+}
+
+func writeLayout(tw *tar.Writer, opts TarballOptions, pad io.Reader) error {
+	if opts.Layout == LayoutReal {
+		return writeRealLayout(tw, opts, pad)
+	}
 	for _, d := range []string{"concourse/", "concourse/bin/", "concourse/resource-types/", "concourse/fly-assets/"} {
 		if err := writeDir(tw, d); err != nil {
 			return err
@@ -95,8 +121,16 @@ func writeLayout(tw *tar.Writer, opts TarballOptions) error {
 			return err
 		}
 	}
-	rng := newPadding(opts.Seed)
-	for i, typ := range ResourceTypes {
+	if err := writeResourceTypes(tw, ResourceTypes, opts.PadBytes, pad); err != nil {
+		return err
+	}
+	return writeFile(tw, "concourse/fly-assets/fly-linux-amd64.tgz", 0o644, 4096, pad)
+}
+
+// writeResourceTypes writes each type's directory, metadata and a
+// rootfs.tgz holding its share of the padding.
+func writeResourceTypes(tw *tar.Writer, types []string, padBytes int64, pad io.Reader) error {
+	for i, typ := range types {
 		dir := "concourse/resource-types/" + typ + "/"
 		if err := writeDir(tw, dir); err != nil {
 			return err
@@ -105,19 +139,18 @@ func writeLayout(tw *tar.Writer, opts TarballOptions) error {
 		if err := writeFile(tw, dir+"resource_metadata.json", 0o644, int64(len(meta)), stringReader(meta)); err != nil {
 			return err
 		}
-		if err := writeFile(tw, dir+"rootfs.tgz", 0o644, padShare(opts.PadBytes, i), rng); err != nil {
+		if err := writeFile(tw, dir+"rootfs.tgz", 0o644, padShare(padBytes, len(types), i), pad); err != nil {
 			return err
 		}
 	}
-	return writeFile(tw, "concourse/fly-assets/fly-linux-amd64.tgz", 0o644, 4096, rng)
+	return nil
 }
 
-// padShare splits pad over the resource types, remainder to the first.
-func padShare(pad int64, i int) int64 {
-	n := int64(len(ResourceTypes))
-	share := pad / n
+// padShare splits pad over n resource types, remainder to the first.
+func padShare(pad int64, n, i int) int64 {
+	share := pad / int64(n)
 	if i == 0 {
-		share += pad % n
+		share += pad % int64(n)
 	}
 	return share
 }
@@ -167,12 +200,58 @@ func (c *constReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// newPadding is a fast, seeded, incompressible stream (ChaCha8 runs at
-// GB/s; crypto/rand would be slower and not reproducible).
-func newPadding(seed uint64) io.Reader {
+// newPadding is the stream padding is cut from: opts.PadFrom repeated, or
+// a fast, seeded, incompressible one (ChaCha8 runs at GB/s; crypto/rand
+// would be slower and not reproducible).
+func newPadding(opts TarballOptions) (io.ReadCloser, error) {
+	if opts.PadFrom != "" {
+		return newRepeatReader(opts.PadFrom)
+	}
 	var key [32]byte
-	binary.LittleEndian.PutUint64(key[:], seed)
-	return rand.NewChaCha8(key)
+	binary.LittleEndian.PutUint64(key[:], opts.Seed)
+	return io.NopCloser(rand.NewChaCha8(key)), nil
+}
+
+// repeatReader reads a file over and over, without end.
+type repeatReader struct{ f *os.File }
+
+func newRepeatReader(path string) (*repeatReader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("padding source: %w", err)
+	}
+	if fi, err := f.Stat(); err != nil || fi.Size() == 0 {
+		f.Close()
+		return nil, fmt.Errorf("padding source %s: empty or unreadable (%v)", path, err)
+	}
+	return &repeatReader{f: f}, nil
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	n, err := r.f.Read(p)
+	if err == io.EOF {
+		if _, err := r.f.Seek(0, io.SeekStart); err != nil {
+			return n, err
+		}
+		if n == 0 {
+			return r.f.Read(p)
+		}
+		return n, nil
+	}
+	return n, err
+}
+
+func (r *repeatReader) Close() error { return r.f.Close() }
+
+// GoBinary is a Go binary to pad with (PadFrom): the running test
+// binary, whose bytes compress like the real concourse binary's.
+func GoBinary(tb testing.TB) string {
+	tb.Helper()
+	p, err := os.Executable()
+	if err != nil {
+		tb.Fatalf("find the test binary: %v", err)
+	}
+	return p
 }
 
 // Artifact is a release written to disk with its sidecar.

@@ -10,7 +10,8 @@
 //	releases/<V>-<arch>/.complete  Marker, written last
 //	releases/.staging-*/         an install in progress (or a dead one: removed by the next holder)
 //	releases/.trash-*/           a removal in progress (same rule)
-//	units/<app>-<n>/             per-unit ref.json and heartbeat.json, mode 0700, never secrets
+//	units/<app>-<n>/             per-unit ref.json and heartbeat.json, mode 0700, never secrets (and
+//	                             internal/release's resource-sha256.json: the unit's resource digest)
 //	rejected/<V>-<arch>.json     Rejection: an artifact refused for its content (bad checksum, unsafe
 //	                             entry, wrong version, not a release), so no unit fetches it again
 //

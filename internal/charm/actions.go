@@ -48,6 +48,9 @@ func (c *Charm) sharedStorageInfo(ctx context.Context) error {
 	if err := addReleases(results, p.root); err != nil {
 		return err
 	}
+	if err := addRejections(results, p.root); err != nil {
+		return err
+	}
 	if holder, err := storage.ReadOwner(p.root.InstallLockPath()); err == nil {
 		results["install-lock.holder"] = holder.String() // recorded while held; a stale one names a holder that died
 	}
@@ -91,6 +94,35 @@ func addReleases(results map[string]string, r *storage.Root) error {
 		n++
 	}
 	results["release-count"] = strconv.Itoa(n)
+	return nil
+}
+
+// addRejections lists the artifacts refused for their content as rejected.<n>.* results: what every
+// unit on the root reports instead of downloading them again, until the config, the resource or
+// the file behind the URL changes.
+func addRejections(results map[string]string, r *storage.Root) error {
+	recs, err := r.Rejections()
+	if err != nil {
+		return err
+	}
+	for n, rec := range recs {
+		prefix := "rejected.r" + strconv.Itoa(n) + "."
+		for key, value := range map[string]string{
+			"name": rec.Name(), "source-kind": rec.SourceKind, "source": rec.Source, "url-sha256": rec.URLSHA256,
+			"checksum": rec.Checksum, "expected": rec.Expected, "etag": rec.ETag, "last-modified": rec.LastModified,
+			"sha256": rec.SHA256, "cause": rec.Cause, "reason": rec.Reason, "unit": rec.Unit,
+		} {
+			if value != "" {
+				results[prefix+key] = value
+			}
+		}
+		results[prefix+"size"] = strconv.FormatInt(rec.Size, 10)
+		if rec.ContentLength >= 0 {
+			results[prefix+"content-length"] = strconv.FormatInt(rec.ContentLength, 10)
+		}
+		results[prefix+"at"] = rec.RejectedAt.UTC().Format(time.RFC3339)
+	}
+	results["rejected-count"] = strconv.Itoa(len(recs))
 	return nil
 }
 

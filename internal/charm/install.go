@@ -26,9 +26,6 @@ func (c *Charm) ensureRelease(ctx context.Context, cfg Config, p placement) (rel
 	if !present {
 		// Only now: resource-get may fetch a large file from the controller.
 		resource = c.attachedResource(ctx)
-		if err := c.status(ctx, juju.Maintenance, fmt.Sprintf("Installing Concourse %s (%s)", cfg.Version, p.describe())); err != nil {
-			return release.Installed{}, err
-		}
 	}
 	req := installer.Request{
 		Version:      cfg.Version,
@@ -42,14 +39,24 @@ func (c *Charm) ensureRelease(ctx context.Context, cfg Config, p placement) (rel
 		Backoff:      2 * time.Second,
 		StallTimeout: time.Minute,
 	}
-	onWait := func(holder storage.Owner) {
-		who := holder.Unit
-		if who == "" {
-			who = "another unit"
-		}
-		_ = c.status(ctx, juju.Waiting, fmt.Sprintf("Waiting for %s to finish %s", who, holder.Purpose))
+	opts := release.Options{
+		OnWait: func(holder storage.Owner) {
+			who := holder.Unit
+			if who == "" {
+				who = "another unit"
+			}
+			_ = c.status(ctx, juju.Waiting, fmt.Sprintf("Waiting for %s to finish %s", who, holder.Purpose))
+		},
+		// Only once a download really starts: a release refused before (by any unit on the root)
+		// goes straight back to its blocked message, without a maintenance status in between.
+		OnFetch: func() {
+			_ = c.status(ctx, juju.Maintenance, fmt.Sprintf("Installing Concourse %s (%s)", cfg.Version, p.describe()))
+		},
+		// The message stored with a refusal is the one every unit on the root then shows.
+		Explain: func(err error) string { return classifyInstallError(cfg.Version, err).Error() },
+		Log:     func(line string) { fmt.Fprintln(c.out, line) },
 	}
-	rel, err := release.Ensure(ctx, p.root, c.env.UnitName, req, onWait)
+	rel, err := release.EnsureWith(ctx, p.root, c.env.UnitName, req, opts)
 	if err != nil {
 		return release.Installed{}, classifyInstallError(cfg.Version, err)
 	}
@@ -100,14 +107,20 @@ func (c *Charm) progressReporter(ctx context.Context, version string) func(insta
 func classifyInstallError(version string, err error) error {
 	const untouched = "; the installed release is untouched"
 	var (
-		sum     *installer.ChecksumError
-		status  *installer.HTTPStatusError
-		unsafe  *installer.UnsafeEntryError
-		full    *installer.DiskFullError
-		mismat  *installer.VersionMismatchError
-		badConf *installer.ConfigError
+		rejected *release.RejectedError
+		sum      *installer.ChecksumError
+		status   *installer.HTTPStatusError
+		unsafe   *installer.UnsafeEntryError
+		full     *installer.DiskFullError
+		mismat   *installer.VersionMismatchError
+		artifact *installer.ArtifactError
+		badConf  *installer.ConfigError
 	)
 	switch {
+	case errors.As(err, &rejected):
+		// Refused by this unit or remembered from any unit on the root: the message stored with the
+		// refusal, so that every unit says the same.
+		return &blockedError{rejected.Record.Reason}
 	case errors.As(err, &sum):
 		return &blockedError{fmt.Sprintf("Concourse %s failed verification: %s expected %s, got %s (from %s)%s",
 			version, sum.Algo, sum.Expected, sum.Actual, sum.URL, untouched)}
@@ -121,6 +134,8 @@ func classifyInstallError(version string, err error) error {
 	case errors.As(err, &mismat):
 		return &blockedError{fmt.Sprintf("Release for %s reports version %s: check download-url or the %s resource%s",
 			version, mismat.Got, releaseResource, untouched)}
+	case errors.As(err, &artifact): // not gzip, corrupt, or no concourse/bin/concourse
+		return &blockedError{fmt.Sprintf("Concourse %s tarball refused: %v%s", version, artifact, untouched)}
 	case errors.As(err, &badConf):
 		return &blockedError{fmt.Sprintf("%v%s", badConf, untouched)}
 	}

@@ -115,6 +115,11 @@ func (u *unpacker) entry(hdr *tar.Header, body io.Reader) error {
 		// not a file: nothing to create, and its name is outside concourse/ by design.
 		return nil
 	}
+	if hdr.Typeflag == tar.TypeDir && path.Clean(hdr.Name) == "." {
+		// `tar czf x.tgz -C dir .` starts with "./": the archive's root, which is
+		// the staging directory itself: nothing to create.
+		return nil
+	}
 	name, err := cleanEntryName(hdr.Name)
 	if err != nil {
 		return &UnsafeEntryError{Name: hdr.Name, Reason: err.Error()}

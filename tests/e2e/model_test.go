@@ -135,8 +135,15 @@ func serveRelease(t *testing.T, versions ...string) *releaseServer {
 
 func (s *releaseServer) artifact(version string) releasetest.Artifact { return s.artifacts[version] }
 
+// downloads counts the GETs of version's tarball: HEAD probes (a unit asking whether a refused
+// tarball changed) read no body and are not downloads.
 func (s *releaseServer) downloads(version string) int {
-	return s.Stats(releasetest.URLPath(version, "amd64")).Requests
+	return s.Stats(releasetest.URLPath(version, "amd64")).GETs()
+}
+
+// probes counts the HEADs of version's tarball.
+func (s *releaseServer) probes(version string) int {
+	return s.Stats(releasetest.URLPath(version, "amd64")).Heads
 }
 
 func (s *releaseServer) urlTemplate() string { return s.base + releasetest.URLTemplate }

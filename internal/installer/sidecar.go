@@ -17,7 +17,7 @@ const maxSidecarSize = 4096
 
 // fetchSidecarSHA1 downloads `<tarballURL>.sha1` and returns its digest.
 func fetchSidecarSHA1(ctx context.Context, c *http.Client, tarballURL string, stall time.Duration, retry *retrier) (string, error) {
-	sidecarURL := tarballURL + ".sha1"
+	sidecarURL := sidecarURLOf(tarballURL)
 	resp, err := getWithRetry(ctx, c, sidecarURL, stall, nil, retry)
 	if err != nil {
 		return "", fmt.Errorf("fetch checksum sidecar: %w", err)
@@ -73,6 +73,20 @@ func checkHex(s string, n int) error {
 		return fmt.Errorf("not hex")
 	}
 	return nil
+}
+
+// sidecarURLOf names the sidecar beside the tarball: ".sha1" goes at the
+// end of the path, before any query (a mirror's "?raw=1" stays a query).
+func sidecarURLOf(tarballURL string) string {
+	u, err := url.Parse(tarballURL)
+	if err != nil || u.RawQuery == "" && u.Fragment == "" {
+		return tarballURL + ".sha1"
+	}
+	u.Path += ".sha1"
+	if u.RawPath != "" {
+		u.RawPath += ".sha1"
+	}
+	return u.String()
 }
 
 func tarballName(rawURL string) string {

@@ -105,8 +105,9 @@ func serveRelease(t *testing.T, versions ...string) *releaseServer {
 	arts := map[string]releasetest.Artifact{}
 	for _, v := range versions {
 		// The Go stand-in (static), so that what runs `--version` inside the machines is a real
-		// binary from the release, as concourse would be.
-		opts := releasetest.TarballOptions{Version: v, PadBytes: 2 << 20, StandinPath: releasetest.Standin(t, v)}
+		// binary from the release, as concourse would be, in a published release's layout (runtime
+		// binaries, hard link and relative symlinks in bin/, 14 resource types, 3 fly assets).
+		opts := releasetest.TarballOptions{Version: v, PadBytes: 2 << 20, StandinPath: releasetest.Standin(t, v), Layout: releasetest.LayoutReal}
 		art, err := releasetest.WriteRelease(dir, "amd64", opts)
 		if err != nil {
 			t.Fatal(err)

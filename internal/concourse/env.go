@@ -64,6 +64,8 @@ type Web struct {
 	AdminUser      string
 	AdminHash      string // bcrypt hash of the admin password: the plain one never reaches a file
 	LogLevel       string
+	MetricsPort    int // Prometheus endpoint on all addresses; 0: none
+	Extra          Env // operator's extra variables; never one the charm sets itself
 }
 
 // Env is the web command's environment.
@@ -95,7 +97,11 @@ func (w Web) Env() Env {
 	case w.Postgres.TLS:
 		e["CONCOURSE_POSTGRES_SSLMODE"] = "require"
 	}
-	return e
+	if w.MetricsPort > 0 {
+		e["CONCOURSE_PROMETHEUS_BIND_IP"] = "0.0.0.0"
+		e["CONCOURSE_PROMETHEUS_BIND_PORT"] = strconv.Itoa(w.MetricsPort)
+	}
+	return e.with(w.Extra)
 }
 
 // Worker is what a worker node needs.
@@ -109,6 +115,11 @@ type Worker struct {
 	Baggageclaim string   // "" leaves Concourse's default
 	Tags         []string // CONCOURSE_TAG, comma-separated
 	LogLevel     string
+	Team         string   // CONCOURSE_TEAM: the only team whose builds it runs; "" for all
+	DNSServers   []string // for the containers; nil leaves the runtime's own choice
+	// MaxContainers caps the containers it runs; 0 leaves Concourse's default.
+	MaxContainers int
+	Extra         Env // operator's extra variables; never one the charm sets itself
 }
 
 // Env is the worker command's environment.
@@ -132,7 +143,17 @@ func (w Worker) Env() Env {
 	if w.Baggageclaim != "" {
 		e["CONCOURSE_BAGGAGECLAIM_DRIVER"] = w.Baggageclaim
 	}
-	return e
+	if w.Team != "" {
+		e["CONCOURSE_TEAM"] = w.Team
+	}
+	prefix := RuntimePrefix(w.Runtime)
+	if len(w.DNSServers) > 0 && prefix != "" {
+		e[prefix+"DNS_SERVER"] = strings.Join(w.DNSServers, ",")
+	}
+	if w.MaxContainers > 0 && prefix != "" {
+		e[prefix+"MAX_CONTAINERS"] = strconv.Itoa(w.MaxContainers)
+	}
+	return e.with(w.Extra)
 }
 
 // HostPort joins an address and a port, bracketing IPv6 addresses.

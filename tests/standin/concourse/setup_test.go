@@ -162,21 +162,23 @@ func newWorkerSetup(t *testing.T, name string, hostKeys []keypair, tsaHosts ...s
 		"CONCOURSE_BAGGAGECLAIM_DRIVER":    "overlay",
 		"CONCOURSE_HEALTHCHECK_BIND_IP":    "127.0.0.1",
 		"CONCOURSE_HEALTHCHECK_BIND_PORT":  "0",
+		"CONCOURSE_BIND_PORT":              "0", // Garden: tests run side by side
 		"CONCOURSE_LOG_LEVEL":              "debug",
 	}
 	return s
 }
 
-// startedWorker is a running worker and its healthcheck address.
+// startedWorker is a running worker and its healthcheck and Garden addresses.
 type startedWorker struct {
 	*proc
-	health string
+	health, garden string
 }
 
 func startWorker(t *testing.T, s workerSetup) startedWorker {
 	t.Helper()
 	p := start(t, s.env, "worker")
-	return startedWorker{proc: p, health: fields(p.waitLine("worker started"))["healthcheck"]}
+	f := fields(p.waitLine("worker started"))
+	return startedWorker{proc: p, health: f["healthcheck"], garden: f["garden"]}
 }
 
 func (w startedWorker) healthCode() int {

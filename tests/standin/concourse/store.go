@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -128,8 +129,10 @@ func (s *store) migrate(ctx context.Context) error {
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7226001)`); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, schema); err != nil {
-		return err
+	for _, ddl := range []string{schema, eventsSchema} {
+		if _, err := tx.ExecContext(ctx, ddl); err != nil {
+			return err
+		}
 	}
 	return tx.Commit()
 }
@@ -164,36 +167,98 @@ func (s *store) heartbeat(ctx context.Context, name string) error {
 	return err
 }
 
-// detach drops peer from the worker's connections; a running worker left
-// with none is stalled. It returns the resulting state ("" if no row).
+// detach drops peer from the worker's connections. A worker left with none is, as Concourse's
+// worker lifecycle has it: stalled when it was running; landed when it was landing; gone when it
+// was retiring (the builds of a worker nobody hears from are lost, and a retiring worker without
+// running builds is deleted). It returns the resulting state ("" if no row is left).
 func (s *store) detach(ctx context.Context, name, peer string) (string, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback()
 	var state string
-	err := s.db.QueryRowContext(ctx, `
-UPDATE standin_workers SET tsa_peers = array_remove(tsa_peers, $2),
-	state = CASE WHEN cardinality(array_remove(tsa_peers, $2)) = 0 AND state = 'running'
-		THEN 'stalled' ELSE state END
-WHERE name = $1 RETURNING state`, name, peer).Scan(&state)
+	var peers []string
+	err = tx.QueryRowContext(ctx, `SELECT state, tsa_peers FROM standin_workers WHERE name = $1 FOR UPDATE`,
+		name).Scan(&state, pq.Array(&peers))
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
-	return state, err
+	if err != nil {
+		return "", err
+	}
+	peers = slices.DeleteFunc(peers, func(p string) bool { return p == peer })
+	if len(peers) == 0 {
+		state = orphaned(state)
+	}
+	if state == "" {
+		_, err = tx.ExecContext(ctx, `DELETE FROM standin_workers WHERE name = $1`, name)
+	} else {
+		_, err = tx.ExecContext(ctx, `UPDATE standin_workers SET tsa_peers = $2, state = $3 WHERE name = $1`,
+			name, pq.Array(nonNil(peers)), state)
+	}
+	if err != nil {
+		return "", err
+	}
+	return state, tx.Commit()
 }
 
-// dropPeer detaches peer from every worker: a web that starts or stops has
-// no sessions left.
-func (s *store) dropPeer(ctx context.Context, peer string) error {
-	_, err := s.db.ExecContext(ctx, `
-UPDATE standin_workers SET tsa_peers = array_remove(tsa_peers, $1),
-	state = CASE WHEN cardinality(array_remove(tsa_peers, $1)) = 0 AND state = 'running'
-		THEN 'stalled' ELSE state END
-WHERE $1 = ANY(tsa_peers)`, peer)
-	return err
+// stateOrGone names a state for events; "" is a deleted worker.
+func stateOrGone(state string) string {
+	if state == "" {
+		return "gone"
+	}
+	return state
+}
+
+// orphaned is the state of a worker no web hears from any more ("" for deleted).
+func orphaned(state string) string {
+	switch state {
+	case "running":
+		return "stalled"
+	case "landing":
+		return "landed"
+	case "retiring":
+		return ""
+	}
+	return state
+}
+
+// dropPeer detaches peer from every worker: a web that starts or stops has no sessions left.
+// Each detach is recorded as a "disconnected" event.
+func (s *store) dropPeer(ctx context.Context, peer string, log *logger) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT name FROM standin_workers WHERE $1 = ANY(tsa_peers)`, peer)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return err
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, n := range names {
+		state, err := s.detach(ctx, n, peer)
+		if err != nil {
+			return fmt.Errorf("detach %s: %w", n, err)
+		}
+		s.event(ctx, log, event{Worker: n, Event: "disconnected", Peer: peer, Detail: stateOrGone(state) + " (web " + peer + " stopped)"})
+	}
+	return nil
 }
 
 var errNoWorker = errors.New("no such worker")
 
-func (s *store) land(ctx context.Context, name string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE standin_workers SET state = 'landed' WHERE name = $1`, name)
+// setState moves a worker to state: landing, landed or retiring.
+func (s *store) setState(ctx context.Context, name, state string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE standin_workers SET state = $2 WHERE name = $1`, name, state)
 	return noRow(res, err)
 }
 

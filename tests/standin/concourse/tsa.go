@@ -16,8 +16,12 @@ package main
 //	  (EOF, connection lost, or no heartbeat for heartbeatTimeout) the web
 //	  drops its peer address from the worker; a running worker left with no
 //	  web at all is marked "stalled".
-//	exec "land-worker"   worker -> web: {"name": ...}; state=landed; web -> "landed".
-//	exec "retire-worker" worker -> web: {"name": ...}; row deleted; web -> "retired".
+//	exec "land-worker"   worker -> web: {"name": ..., "containers": n}; web -> the new state:
+//	                     "landing" while n > 0 (the worker drains and asks again with 0),
+//	                     "landed" at 0.
+//	exec "retire-worker" the same with "retiring", then "retired" (the row is deleted).
+//	A draining worker that no web hears from any more is settled as Concourse's worker
+//	lifecycle would: landing -> landed, retiring -> deleted (running -> stalled).
 //
 // Failures are written to the session's stderr with exit-status 1; success
 // is exit-status 0.
@@ -54,9 +58,11 @@ type registration struct {
 	BaggageclaimDriver string   `json:"baggageclaim_driver"`
 }
 
-// workerRef names the worker for land-worker and retire-worker.
+// workerRef names the worker for land-worker and retire-worker, with the containers it still
+// runs (the drain is over at 0).
 type workerRef struct {
-	Name string `json:"name"`
+	Name       string `json:"name"`
+	Containers int    `json:"containers"`
 }
 
 // tsaServer is web's SSH side.
@@ -209,6 +215,7 @@ func (s *tsaServer) register(ctx context.Context, ch ssh.Channel, in *bufio.Read
 		return fmt.Errorf("record worker %s: %w", r.Name, err)
 	}
 	s.log.infof("tsa: worker %s registered (team %q, tags %q, platform %s)", r.Name, r.Team, strings.Join(r.Tags, ","), r.Platform)
+	s.store.event(ctx, s.log, event{Worker: r.Name, Event: "registered", Peer: s.peer, Detail: "tags " + strings.Join(r.Tags, ",")})
 	if _, err := io.WriteString(ch, "registered\n"); err != nil {
 		return nil
 	}
@@ -273,6 +280,9 @@ func (s *tsaServer) detach(ctx context.Context, name string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	state, err := s.store.detach(ctx, name, s.peer)
+	if err == nil {
+		s.store.event(ctx, s.log, event{Worker: name, Event: "disconnected", Peer: s.peer, Detail: stateOrGone(state)})
+	}
 	switch {
 	case err != nil:
 		s.log.errorf("tsa: worker %s disconnected; recording it failed: %v", name, err)
@@ -290,18 +300,29 @@ func (s *tsaServer) landOrRetire(ctx context.Context, ch ssh.Channel, in *bufio.
 	if err := readJSONLine(in, &ref); err != nil {
 		return err
 	}
-	if command == "land-worker" {
-		if err := s.store.land(ctx, ref.Name); err != nil {
-			return fmt.Errorf("worker %q: %w", ref.Name, err)
-		}
-		s.log.infof("tsa: worker %s landed", ref.Name)
-		io.WriteString(ch, "landed\n")
-		return nil
+	state := "landed"
+	switch {
+	case command == "land-worker" && ref.Containers > 0:
+		state = "landing"
+	case command == "retire-worker" && ref.Containers > 0:
+		state = "retiring"
+	case command == "retire-worker":
+		state = "retired"
 	}
-	if err := s.store.retire(ctx, ref.Name); err != nil && !errors.Is(err, errNoWorker) {
+	var err error
+	if state == "retired" {
+		// A worker retired through another web is already gone: fine.
+		if err = s.store.retire(ctx, ref.Name); errors.Is(err, errNoWorker) {
+			err = nil
+		}
+	} else {
+		err = s.store.setState(ctx, ref.Name, state)
+	}
+	if err != nil {
 		return fmt.Errorf("worker %q: %w", ref.Name, err)
 	}
-	s.log.infof("tsa: worker %s retired", ref.Name)
-	io.WriteString(ch, "retired\n")
+	s.store.event(ctx, s.log, event{Worker: ref.Name, Event: state, Containers: ref.Containers, Peer: s.peer})
+	s.log.infof("tsa: worker %s %s (%d containers)", ref.Name, state, ref.Containers)
+	io.WriteString(ch, state+"\n")
 	return nil
 }

@@ -136,7 +136,7 @@ func runWeb(ctx context.Context, environ []string, sigs <-chan os.Signal, stdout
 		return 1
 	}
 	defer st.db.Close()
-	if err := st.dropPeer(ctx, c.peer); err != nil {
+	if err := st.dropPeer(ctx, c.peer, log); err != nil {
 		fmt.Fprintf(stderr, "stand-in web: postgres at %s: %v\n", c.pg.where(), err)
 		return 1
 	}
@@ -215,7 +215,7 @@ func runWeb(ctx context.Context, environ []string, sigs <-chan os.Signal, stdout
 func stopWeb(st *store, peer string, log *logger) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := st.dropPeer(ctx, peer); err != nil {
+	if err := st.dropPeer(ctx, peer, log); err != nil {
 		log.errorf("web: detach workers from %s: %v", peer, err)
 	}
 	log.infof("web stopped")
@@ -239,6 +239,15 @@ func newAPI(c webConfig, st *store, log *logger) http.Handler {
 			return
 		}
 		writeJSON(w, workers)
+	}))
+	mux.HandleFunc("GET /api/v1/standin/events", authed(c, log, func(w http.ResponseWriter, r *http.Request) {
+		events, err := st.events(r.Context(), r.URL.Query().Get("worker"))
+		if err != nil {
+			log.errorf("api: %v", err)
+			http.Error(w, "database error", http.StatusInternalServerError)
+			return
+		}
+		writeJSON(w, events)
 	}))
 	mux.HandleFunc("GET /api/v1/standin/db", authed(c, log, func(w http.ResponseWriter, r *http.Request) {
 		user, db, err := st.whoami(r.Context())

@@ -34,8 +34,8 @@ type workerConfig struct {
 	signer                                         ssh.Signer
 	ephemeral                                      bool
 	maxContainers                                  int
-	healthIP                                       string
-	healthPort                                     int
+	healthIP, gardenIP                             string
+	healthPort, gardenPort                         int
 }
 
 func parseWorkerEnv(environ []string) (workerConfig, *envReader) {
@@ -88,13 +88,19 @@ func parseWorkerEnv(environ []string) (workerConfig, *envReader) {
 	}
 	c.healthIP = e.ip("CONCOURSE_HEALTHCHECK_BIND_IP", "0.0.0.0")
 	c.healthPort = e.port("CONCOURSE_HEALTHCHECK_BIND_PORT", 8888)
+	// The Garden server's address, as the real worker's --bind-ip/--bind-port.
+	c.gardenIP = e.ip("CONCOURSE_BIND_IP", "127.0.0.1")
+	c.gardenPort = e.port("CONCOURSE_BIND_PORT", 7777)
 	return c, e
 }
 
-// worker holds the live SSH connection to each TSA it is registered with.
+// worker holds the live SSH connection to each TSA it is registered with, its fake builds and
+// its event log.
 type worker struct {
 	cfg     workerConfig
 	log     *logger
+	builds  *builds
+	events  eventLog
 	mu      sync.Mutex
 	clients map[string]*ssh.Client
 }
@@ -111,14 +117,27 @@ func runWorker(ctx context.Context, environ []string, sigs <-chan os.Signal, std
 	if err := writeMarker(c); err != nil {
 		return configError(stderr, "worker", fmt.Errorf("CONCOURSE_WORK_DIR: %v", err))
 	}
-	w := &worker{cfg: c, log: log, clients: map[string]*ssh.Client{}}
+	w := &worker{cfg: c, log: log, builds: newBuilds(), events: newEventLog(c.workDir, c.name, log), clients: map[string]*ssh.Client{}}
 	ln, err := net.Listen("tcp", net.JoinHostPort(c.healthIP, strconv.Itoa(c.healthPort)))
 	if err != nil {
 		return configError(stderr, "worker", fmt.Errorf("CONCOURSE_HEALTHCHECK_BIND_PORT: %v", err))
 	}
-	health := &http.Server{Handler: http.HandlerFunc(w.health), ReadHeaderTimeout: 10 * time.Second}
+	gardenLn, err := net.Listen("tcp", net.JoinHostPort(c.gardenIP, strconv.Itoa(c.gardenPort)))
+	if err != nil {
+		ln.Close()
+		return configError(stderr, "worker", fmt.Errorf("CONCOURSE_BIND_PORT: %v", err))
+	}
+	healthMux := http.NewServeMux()
+	healthMux.HandleFunc("/", w.health)
+	healthMux.HandleFunc("POST /standin/builds", w.builds.serveStart(log))
+	health := &http.Server{Handler: healthMux, ReadHeaderTimeout: 10 * time.Second}
 	go health.Serve(ln)
 	defer health.Close()
+	gardenMux := http.NewServeMux()
+	gardenMux.HandleFunc("GET /containers", w.builds.serveList)
+	garden := &http.Server{Handler: gardenMux, ReadHeaderTimeout: 10 * time.Second}
+	go garden.Serve(gardenLn)
+	defer garden.Close()
 
 	connCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -127,33 +146,81 @@ func runWorker(ctx context.Context, environ []string, sigs <-chan os.Signal, std
 	for _, h := range c.tsaHosts {
 		go w.maintain(connCtx, reconnect, h)
 	}
-	log.infof("worker started: name=%s runtime=%s tsa=%s healthcheck=%s", c.name, c.runtime, strings.Join(c.tsaHosts, ","), ln.Addr())
+	w.events.record("started", 0, "")
+	log.infof("worker started: name=%s runtime=%s tsa=%s healthcheck=%s garden=%s", c.name, c.runtime, strings.Join(c.tsaHosts, ","), ln.Addr(), gardenLn.Addr())
 
 	for {
 		select {
 		case <-ctx.Done():
+			w.events.record("stopped", w.builds.abort(), "context ended")
 			return 0
 		case sig := <-sigs:
 			switch sig {
 			case syscall.SIGUSR1, syscall.SIGUSR2:
-				command, verb := "land-worker", "landing"
-				if sig == syscall.SIGUSR2 {
-					command, verb = "retire-worker", "retiring"
-				}
-				log.infof("%s", verb)
 				stopReconnect()
-				if n := w.each(ctx, command); n == 0 {
-					log.errorf("%s failed: not registered with any TSA", verb)
-					return 1
-				}
-				log.infof("%s done", verb)
-				return 0
+				return w.drain(ctx, sig, sigs)
 			case syscall.SIGTERM, syscall.SIGINT:
-				log.infof("stopping on %v without telling the TSA", sig)
+				n := w.builds.abort()
+				log.infof("stopping on %v without telling the TSA (%d containers aborted)", sig, n)
+				w.events.record("stopped", n, fmt.Sprintf("%v without telling the TSA", sig))
 				return 0
 			}
 		}
 	}
+}
+
+// drain lands (SIGUSR1) or retires (SIGUSR2) the worker: it tells every TSA, waits for its builds
+// to end, tells them again that it is done, and exits. SIGTERM or SIGINT cuts the wait short (the
+// builds are aborted); the webs then settle the worker when its sessions end (tsa.go).
+func (w *worker) drain(ctx context.Context, sig os.Signal, sigs <-chan os.Signal) int {
+	command, verb, done := "land-worker", "landing", "landed"
+	if sig == syscall.SIGUSR2 {
+		command, verb, done = "retire-worker", "retiring", "retired"
+	}
+	n := w.builds.drain()
+	w.log.infof("%s: %d containers still running", verb, n)
+	w.events.record(verb, n, "")
+	if ok := w.each(ctx, command, n); ok == 0 {
+		w.log.errorf("%s failed: not registered with any TSA", verb)
+		w.events.record("stopped", w.builds.abort(), verb+" failed: not registered with any TSA")
+		return 1
+	}
+	if n > 0 {
+		drained := make(chan struct{})
+		waitCtx, stopWaiting := context.WithCancel(ctx)
+		defer stopWaiting()
+		go func() {
+			if w.builds.wait(waitCtx) == nil {
+				close(drained)
+			}
+		}()
+	wait:
+		for {
+			select {
+			case <-drained:
+				break wait
+			case <-ctx.Done():
+				w.events.record("stopped", w.builds.abort(), "context ended while "+verb)
+				return 0
+			case s := <-sigs:
+				if s == syscall.SIGTERM || s == syscall.SIGINT {
+					aborted := w.builds.abort()
+					w.log.infof("stopping on %v while %s: %d containers aborted", s, verb, aborted)
+					w.events.record("stopped", aborted, fmt.Sprintf("%v while %s", s, verb))
+					return 0
+				}
+				w.log.infof("already %s: ignoring %v", verb, s)
+			}
+		}
+		if ok := w.each(ctx, command, 0); ok == 0 {
+			// The webs settle a draining worker whose sessions end (tsa.go).
+			w.log.errorf("%s: no TSA left to report the end of the drain to", verb)
+		}
+	}
+	w.log.infof("%s done", verb)
+	w.events.record(done, 0, "")
+	w.events.record("stopped", 0, verb+" done")
+	return 0
 }
 
 func writeMarker(c workerConfig) error {
@@ -297,8 +364,9 @@ func (w *worker) setClient(host string, c *ssh.Client) {
 }
 
 // each runs command (land-worker or retire-worker) through every TSA the
-// worker is registered with and returns how many accepted it.
-func (w *worker) each(ctx context.Context, command string) int {
+// worker is registered with, saying how many containers still run, and
+// returns how many accepted it.
+func (w *worker) each(ctx context.Context, command string, containers int) int {
 	w.mu.Lock()
 	clients := map[string]*ssh.Client{}
 	for h, c := range w.clients {
@@ -315,7 +383,7 @@ func (w *worker) each(ctx context.Context, command string) int {
 			w.log.errorf("%s via %s: %v", command, host, err)
 			continue
 		}
-		ref, _ := json.Marshal(workerRef{Name: w.cfg.name})
+		ref, _ := json.Marshal(workerRef{Name: w.cfg.name, Containers: containers})
 		sess.Stdin = bytes.NewReader(append(ref, '\n'))
 		var errOut bytes.Buffer
 		sess.Stderr = &errOut

@@ -38,5 +38,5 @@ func (c *Charm) retireForGood(ctx context.Context) error {
 		fmt.Fprintf(c.out, "no service supervisor, nothing to retire: %v\n", err)
 		return nil
 	}
-	return c.removeWorker(ctx, serviceRun{c: c, mgr: mgr, dataDir: defaultDataDir})
+	return c.removeWorker(ctx, serviceRun{c: c, mgr: mgr, dataDir: defaultDataDir, drain: c.configuredDrainPlan(ctx)})
 }

@@ -3,6 +3,7 @@ package charm
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"syscall"
 
@@ -19,11 +20,15 @@ type fakeServices struct {
 	signals  map[string][]syscall.Signal
 	starts   int
 	failNext map[string]string // name -> status to report instead of running after a start
+	// ignores: signals a service does not exit on (a worker whose builds outlive its drain bound
+	// ignores SIGUSR1 and SIGUSR2; a hung one SIGTERM too). SIGKILL always ends it.
+	ignores map[string][]syscall.Signal
 }
 
 func newFakeServices() *fakeServices {
 	return &fakeServices{specs: map[string]service.Spec{}, states: map[string]service.State{},
-		reloads: map[string]int{}, signals: map[string][]syscall.Signal{}, failNext: map[string]string{}}
+		reloads: map[string]int{}, signals: map[string][]syscall.Signal{}, failNext: map[string]string{},
+		ignores: map[string][]syscall.Signal{}}
 }
 
 func (f *fakeServices) Backend() string { return "fake" }
@@ -91,8 +96,13 @@ func (f *fakeServices) Reload(_ context.Context, name string) error {
 func (f *fakeServices) Signal(_ context.Context, name string, sig syscall.Signal) error {
 	f.mu.Lock()
 	f.signals[name] = append(f.signals[name], sig)
+	ignored := sig != syscall.SIGKILL && slices.Contains(f.ignores[name], sig)
 	f.mu.Unlock()
-	if sig == syscall.SIGUSR2 { // retire: the worker drains and exits by itself
+	switch {
+	case ignored:
+		return nil
+	case sig == syscall.SIGUSR1 || sig == syscall.SIGUSR2 || sig == syscall.SIGTERM || sig == syscall.SIGKILL:
+		// land, retire, stop: the worker drains (instantly here) and exits
 		return f.set(name, func(s *service.State) { s.Active, s.Status = false, "inactive (dead)" })
 	}
 	return nil

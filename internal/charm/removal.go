@@ -6,12 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"syscall"
 	"time"
 
 	"github.com/concourse-ci-machine/concourse-ci-machine/internal/concourse"
-	"github.com/concourse-ci-machine/concourse-ci-machine/internal/juju"
-	"github.com/concourse-ci-machine/concourse-ci-machine/internal/service"
 	"github.com/concourse-ci-machine/concourse-ci-machine/internal/storage"
 )
 
@@ -70,7 +67,8 @@ func (c *Charm) leaveRoot(ctx context.Context, old placement) {
 
 // stopServices runs in the stop hook, when the unit is going away for good: the web stops, and
 // the worker is retired (SIGUSR2: it drains, unregisters and exits) so that it never stays behind
-// as a stalled worker, bounded by drainBound before the supervisor stops it hard.
+// as a stalled worker, bounded by drain-timeout, then SIGTERM, then SIGKILL. Juju sets no time
+// limit on a hook, so the stop hook may take as long as the bound.
 func (c *Charm) stopServices(ctx context.Context) error {
 	mgr, err := c.serviceManager(ctx)
 	if err != nil {
@@ -78,7 +76,7 @@ func (c *Charm) stopServices(ctx context.Context) error {
 		fmt.Fprintf(c.out, "no service supervisor, nothing to stop: %v\n", err)
 		return nil
 	}
-	svc := serviceRun{c: c, mgr: mgr, dataDir: defaultDataDir}
+	svc := serviceRun{c: c, mgr: mgr, dataDir: defaultDataDir, drain: c.configuredDrainPlan(ctx)}
 	if err := c.removeWorker(ctx, svc); err != nil {
 		return err
 	}
@@ -87,42 +85,11 @@ func (c *Charm) stopServices(ctx context.Context) error {
 
 // removeWorker retires the worker of a unit that stops running one for good (removed, or its
 // role changed), then removes the service: a worker merely stopped would stay listed in the web
-// as landed or stalled forever.
+// as landed or stalled forever. A plain stop would land it (the unit's KillSignal), so the
+// retirement is done here, before.
 func (c *Charm) removeWorker(ctx context.Context, svc serviceRun) error {
-	if err := c.retireWorker(ctx, svc.mgr); err != nil {
-		fmt.Fprintf(c.out, "retire %s: %v; stopping it\n", concourse.WorkerService, err)
+	if _, err := c.landOrRetire(ctx, svc.mgr, retiring, svc.drainPlan()); err != nil {
+		return err
 	}
 	return svc.remove(ctx, concourse.WorkerService)
-}
-
-// retireWorker signals the worker to retire and waits, within drainBound, until it has exited.
-func (c *Charm) retireWorker(ctx context.Context, mgr service.Manager) error {
-	st, err := mgr.State(ctx, concourse.WorkerService)
-	if err != nil || !st.Active {
-		return err
-	}
-	c.say("retiring %s (SIGUSR2), at most %s", concourse.WorkerService, drainBound)
-	if err := mgr.Signal(ctx, concourse.WorkerService, syscall.SIGUSR2); err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, drainBound)
-	defer cancel()
-	tick := time.NewTicker(250 * time.Millisecond) // the supervisor has no exit notification here
-	defer tick.Stop()
-	for {
-		st, err := mgr.State(ctx, concourse.WorkerService)
-		if err != nil {
-			return err
-		}
-		if !st.Active {
-			c.say("%s retired", concourse.WorkerService)
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			_ = c.tools.Log(context.Background(), juju.LevelWarning, fmt.Sprintf("%s did not retire within %s: stopping it", concourse.WorkerService, drainBound))
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
 }

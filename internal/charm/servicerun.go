@@ -26,6 +26,15 @@ type serviceRun struct {
 	dataDir    string
 	releaseDir string
 	release    string // the release's sha256: another release is another binary
+	drain      drainPlan
+}
+
+// drainPlan bounds a worker's landing or retirement; the zero plan is the default bound.
+func (s serviceRun) drainPlan() drainPlan {
+	if s.drain.drain == 0 {
+		return drainPlanFor(Config{})
+	}
+	return s.drain
 }
 
 // runResult is what run did: whether it (re)started the service, and, when the service had
@@ -75,6 +84,9 @@ func (s serviceRun) run(ctx context.Context, spec service.Spec, env concourse.En
 		}
 		s.c.say("starting %s", spec.Name)
 		err = s.mgr.Start(ctx, spec.Name)
+	case string(had) != want && spec.Name == concourse.WorkerService:
+		s.c.say("restarting %s: what it runs changed; landing it first", spec.Name)
+		err = s.c.restartWorker(ctx, s)
 	case string(had) != want:
 		s.c.say("restarting %s: what it runs changed", spec.Name)
 		err = s.mgr.Restart(ctx, spec.Name)

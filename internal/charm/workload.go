@@ -93,22 +93,23 @@ func (c *Charm) runWorkload(ctx context.Context, in workloadInput) (outcome, err
 		workerPub = k.Public
 	}
 	tsaAddr := concourse.HostPort(addr, tsaPort)
-	if err := c.publishRole(ctx, in.leader, in.peers, in.releaseData, r, tsaAddr, workerPub, tsaRels, flightRels); err != nil {
-		return out, err
-	}
-	mgr, err := c.serviceManager(ctx)
-	if err != nil {
-		// Nothing will start it by itself: the machine needs systemd, or a Pebble daemon.
-		out.block(fmt.Sprintf("cannot run services: %v", err))
-		return out, nil
-	}
-	svc := serviceRun{c: c, mgr: mgr, dataDir: in.dataDir, releaseDir: in.rel.Dir, release: in.rel.Marker.SHA256}
-
-	if !r.worker {
-		// Before the web drops this unit's own worker key: retiring goes through the TSA.
+	mgr, mgrErr := c.serviceManager(ctx)
+	svc := serviceRun{c: c, mgr: mgr, dataDir: in.dataDir, releaseDir: in.rel.Dir, release: in.rel.Marker.SHA256,
+		drain: drainPlanFor(in.cfg)}
+	if !r.worker && mgrErr == nil {
+		// Before publishRole clears this unit's worker key, which every web then drops: the
+		// worker retires through the TSAs, which must still let it in.
 		if err := c.removeWorker(ctx, svc); err != nil {
 			return out, err
 		}
+	}
+	if err := c.publishRole(ctx, in.leader, in.peers, in.releaseData, r, tsaAddr, workerPub, tsaRels, flightRels); err != nil {
+		return out, err
+	}
+	if mgrErr != nil {
+		// Nothing will start it by itself: the machine needs systemd, or a Pebble daemon.
+		out.block(fmt.Sprintf("cannot run services: %v", mgrErr))
+		return out, nil
 	}
 	if r.web {
 		ownWorker := ""

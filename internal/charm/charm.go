@@ -135,6 +135,10 @@ func (c *Charm) RunHook(ctx context.Context, name string) error {
 	case c.dying():
 		fmt.Fprintf(c.out, "%s: this unit is being removed, nothing to reconcile\n", name)
 		return nil
+	case name == "update-status":
+		// Every 5 minutes on every unit: a settled unit checks only what can change without a
+		// hook (updatestatus.go).
+		return c.updateStatus(ctx)
 	case c.isKnownHook(name):
 		return c.Reconcile(ctx)
 	}
@@ -162,6 +166,10 @@ func (c *Charm) isKnownHook(name string) bool {
 
 // RunAction runs the action called name; its error is what the operator reads from action-fail.
 func (c *Charm) RunAction(ctx context.Context, name string) error {
+	// An action may change what the unit runs without a hook: the next update-status reconciles.
+	if err := c.unsettle(); err != nil {
+		return err
+	}
 	switch name {
 	case "shared-storage-info":
 		return c.sharedStorageInfo(ctx)

@@ -15,6 +15,10 @@ import (
 // A problem the operator must fix ends in `blocked` with a nil error (Juju keeps the hook's
 // effects); an unexpected one returns an error so that Juju retries the hook.
 func (c *Charm) Reconcile(ctx context.Context) error {
+	// Whatever this reconcile changes, the settled record must not outlive it (settled.go).
+	if err := c.unsettle(); err != nil {
+		return err
+	}
 	raw, err := c.tools.ConfigGet(ctx)
 	if err != nil {
 		return fmt.Errorf("read config: %w", err)
@@ -81,7 +85,14 @@ func (c *Charm) Reconcile(ctx context.Context) error {
 		c.appStatus(ctx, cfg, view, out)
 	}
 	st, msg := out.unitStatus(cfg.Version, place.describe())
-	return c.status(ctx, st, msg)
+	if err := c.status(ctx, st, msg); err != nil {
+		return err
+	}
+	if st == juju.Active {
+		c.recordSettled(ctx, settledInput{raw: raw, cfg: cfg, leader: leader, peers: view, dataDir: dataDir,
+			place: place, rel: rel, status: juju.Status{State: st, Message: msg}})
+	}
+	return nil
 }
 
 func (c *Charm) status(ctx context.Context, state juju.StatusState, msg string) error {

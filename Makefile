@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 CHARM   := concourse-ci-machine_$(ARCH).charm
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build build-all charm hooks test test-short lint bench clean
+.PHONY: all build build-all charm hooks test test-short lint bench demo clean
 
 all: charm
 
@@ -43,6 +43,16 @@ lint:
 # Speed and memory goals live here, not in timed tests. RELEASE_BENCH_MB sets the synthetic release size.
 bench:
 	RELEASE_BENCH_MB=$${RELEASE_BENCH_MB:-512} $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./internal/... ./tests/sharedinstall/
+
+# A local deployment through the simulator: 3 units on one shared directory, stand-in Concourse,
+# PostgreSQL. As root; installs the machine prerequisites and PostgreSQL itself, as .ci/run does.
+demo: charm
+	@echo "==> preparing the host: nspawn machines (debootstrap, systemd-container, a Debian rootfs)"
+	bash .ci/machines.sh
+	@bash -c 'compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null' || { \
+		echo "==> installing PostgreSQL server binaries (apt-get)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; }
+	$(GO) run ./tests/demo --charm $(CHARM) $(DEMO_FLAGS)
 
 clean:
 	rm -rf build *.charm

@@ -41,8 +41,8 @@ type appSecrets struct {
 // ensureAppSecrets makes the leader create the application's keys and admin password once, in
 // Juju secrets owned by the application, and publish their URIs (and the TSA host's public key) in
 // the peer application bag. secret-add and relation-set commit together when the hook succeeds,
-// so a killed hook leaves neither behind.
-func (c *Charm) ensureAppSecrets(ctx context.Context, peers peerView) error {
+// so a killed hook leaves neither behind. The admin secret starts with adminUser (admin-username).
+func (c *Charm) ensureAppSecrets(ctx context.Context, peers peerView, adminUser string) error {
 	if peers.relID == "" {
 		return nil
 	}
@@ -69,7 +69,7 @@ func (c *Charm) ensureAppSecrets(ctx context.Context, peers peerView) error {
 		if err != nil {
 			return err
 		}
-		id, err := c.tools.SecretAdd(ctx, map[string]string{fieldAdminUser: defaultAdminUser, fieldAdminPassword: pw},
+		id, err := c.tools.SecretAdd(ctx, map[string]string{fieldAdminUser: adminUser, fieldAdminPassword: pw},
 			juju.SecretAddOptions{Label: "concourse-admin", Description: "Concourse admin user (get-admin-password)"})
 		if err != nil {
 			return fmt.Errorf("store the admin password: %w", err)

@@ -154,7 +154,7 @@ func (c *Charm) isKnownHook(name string) bool {
 		"secret-expired", "secret-remove", storageName + "-storage-attached":
 		return true
 	}
-	for _, endpoint := range []string{peerEndpoint, "tsa", "flight", "postgresql"} {
+	for _, endpoint := range []string{peerEndpoint, "tsa", "flight", "postgresql", metricsEndpoint} {
 		for _, suffix := range []string{"created", "joined", "changed", "departed", "broken"} {
 			if name == endpoint+"-relation-"+suffix {
 				return true

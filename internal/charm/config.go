@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Mode says which Concourse components a unit runs.
@@ -29,6 +30,20 @@ type Config struct {
 	LogLevel                  string
 	WorkerTags                []string
 	Runtime                   string
+
+	// Listeners, the web's URL and admin, worker settings, metrics: config_day2.go.
+	ExternalURL        string // "" until the unit's address is known: http://<address>:<web-port>
+	WebPort            int
+	TSAPort            int
+	AdminUsername      string
+	WorkerTeam         string
+	BaggageclaimDriver string // "" for Concourse's default (detect)
+	DNSServers         []string
+	MaxContainers      int // 0: Concourse's default
+	DrainTimeout       time.Duration
+	EnableMetrics      bool
+	MetricsPort        int
+	ExtraEnv           ExtraEnv
 }
 
 // ConfigError names the option an operator has to fix.
@@ -39,6 +54,9 @@ type ConfigError struct {
 }
 
 func (e *ConfigError) Error() string {
+	if e.Value == nil { // a value that must not be shown (extra-env may hold secrets)
+		return fmt.Sprintf("config option %q: %s", e.Option, e.Reason)
+	}
 	return fmt.Sprintf("config option %q=%v: %s", e.Option, e.Value, e.Reason)
 }
 
@@ -50,7 +68,12 @@ var (
 // ParseConfig validates the values `config-get --all` returned. The first bad option wins, so the
 // blocked status names exactly one thing to fix.
 func ParseConfig(raw map[string]any) (Config, error) {
-	p := configParser{raw: raw}
+	return parseConfig(raw, nil)
+}
+
+// parseConfig is ParseConfig noting in read (when not nil) every option it looked at.
+func parseConfig(raw map[string]any, read map[string]bool) (Config, error) {
+	p := configParser{raw: raw, read: read}
 	c := Config{
 		Mode:                      Mode(p.str("mode")),
 		Version:                   p.str("version"),
@@ -72,6 +95,9 @@ func ParseConfig(raw map[string]any) (Config, error) {
 		}
 	}
 	if c.WorkerTags, err = parseTags(tags); err != nil {
+		return Config{}, err
+	}
+	if err := p.parseDay2(&c); err != nil {
 		return Config{}, err
 	}
 	c.SharedStoragePath = filepath.Clean(c.SharedStoragePath)
@@ -156,15 +182,28 @@ func (c Config) checkRuntime() *ConfigError {
 	return &ConfigError{"runtime", c.Runtime, "want one of containerd, guardian, houdini"}
 }
 
-// configParser reads typed values and remembers the first type mismatch.
+// configParser reads typed values and remembers the first type mismatch. An option missing from
+// raw (or null) reads as its config.yaml default (configDefaults).
 type configParser struct {
-	raw map[string]any
-	err error
+	raw  map[string]any
+	read map[string]bool
+	err  error
+}
+
+func (p *configParser) value(key string) (any, bool) {
+	if p.read != nil {
+		p.read[key] = true
+	}
+	if v, ok := p.raw[key]; ok && v != nil {
+		return v, true
+	}
+	v, ok := configDefaults[key]
+	return v, ok
 }
 
 func (p *configParser) str(key string) string {
-	v, ok := p.raw[key]
-	if !ok || v == nil {
+	v, ok := p.value(key)
+	if !ok {
 		return ""
 	}
 	s, ok := v.(string)
@@ -175,8 +214,8 @@ func (p *configParser) str(key string) string {
 }
 
 func (p *configParser) boolean(key string) bool {
-	v, ok := p.raw[key]
-	if !ok || v == nil {
+	v, ok := p.value(key)
+	if !ok {
 		return false
 	}
 	b, ok := v.(bool)

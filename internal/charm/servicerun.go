@@ -54,7 +54,7 @@ func (s serviceRun) run(ctx context.Context, spec service.Spec, env concourse.En
 	if _, err := writeFile(spec.EnvFile, envData, 0o600, -1); err != nil {
 		return runResult{}, err
 	}
-	specData, _ := json.Marshal(spec)
+	specData, _ := json.Marshal(hashedSpec(spec))
 	h := sha256.New()
 	for _, part := range append([][]byte{specData, envData, []byte(s.release)}, inputs...) {
 		fmt.Fprintf(h, "%d:", len(part))

@@ -13,10 +13,8 @@ import (
 	"github.com/concourse-ci-machine/concourse-ci-machine/internal/release"
 )
 
-// Ports Concourse listens on (Concourse's defaults; configurable in a later release).
 const (
-	webPort     = 8080
-	tsaPort     = 2222
+	// drainBound is drain-timeout's default, for the code paths that have no config at hand.
 	drainBound  = 5 * time.Minute
 	addrBinding = peerEndpoint // the address units reach each other on
 )
@@ -68,8 +66,15 @@ func (c *Charm) runWorkload(ctx context.Context, in workloadInput) (outcome, err
 	}
 	out.roles = r
 	if in.leader {
-		if err := c.ensureAppSecrets(ctx, in.peers); err != nil {
+		// A secret added in this hook does not exist until the hook commits: sync the next time.
+		hadAdmin := in.peers.app[keyAdminSecret] != ""
+		if err := c.ensureAppSecrets(ctx, in.peers, in.cfg.AdminUsername); err != nil {
 			return out, err
+		}
+		if hadAdmin {
+			if err := c.syncAdminUsername(ctx, in.cfg, in.peers, in.dataDir); err != nil {
+				return out, err
+			}
 		}
 	}
 	tsaRels, err := c.readRelations(ctx, tsaEndpoint)
@@ -92,7 +97,8 @@ func (c *Charm) runWorkload(ctx context.Context, in workloadInput) (outcome, err
 		}
 		workerPub = k.Public
 	}
-	tsaAddr := concourse.HostPort(addr, tsaPort)
+	// The TSA's port travels with its address: workers dial whatever tsa-port their web uses.
+	tsaAddr := concourse.HostPort(addr, in.cfg.TSAPort)
 	mgr, mgrErr := c.serviceManager(ctx)
 	svc := serviceRun{c: c, mgr: mgr, dataDir: in.dataDir, releaseDir: in.rel.Dir, release: in.rel.Marker.SHA256,
 		drain: drainPlanFor(in.cfg)}
@@ -134,12 +140,12 @@ func (c *Charm) runWorkload(ctx context.Context, in workloadInput) (outcome, err
 			return out, err
 		}
 	}
-	ports := []juju.Port{}
-	if r.web {
-		ports = append(ports, juju.TCP(webPort), juju.TCP(tsaPort))
-	}
-	if err := c.tools.SyncPorts(ctx, ports); err != nil {
+	// SyncPorts closes what is no longer wanted: a changed port's old number, metrics turned off.
+	if err := c.tools.SyncPorts(ctx, webPorts(in.cfg, r)); err != nil {
 		return out, fmt.Errorf("ports: %w", err)
+	}
+	if err := c.publishMetrics(ctx, in.cfg, in.leader, r); err != nil {
+		return out, err
 	}
 	return out, nil
 }
@@ -197,14 +203,17 @@ func (c *Charm) runWeb(ctx context.Context, svc serviceRun, in workloadInput, ad
 	}
 	files := secretFiles{dir: dir, gid: gid}
 	web := concourse.Web{
-		ExternalURL: "http://" + concourse.HostPort(addr, webPort),
+		ExternalURL: externalURL(in.cfg, addr),
 		PeerAddress: addr,
 		ClusterName: c.env.AppName(),
-		BindPort:    webPort,
-		TSAPort:     tsaPort,
-		AdminUser:   secrets.adminUser,
+		BindPort:    in.cfg.WebPort,
+		TSAPort:     in.cfg.TSAPort,
+		// admin-username names the user; the secret holds its password (adminuser.go).
+		AdminUser:   in.cfg.AdminUsername,
 		AdminHash:   hash,
 		LogLevel:    in.cfg.LogLevel,
+		MetricsPort: metricsPort(in.cfg),
+		Extra:       in.cfg.ExtraEnv.Web,
 		Postgres: concourse.Postgres{Host: db.creds.Host, Port: db.creds.Port, Database: db.creds.Database,
 			User: db.creds.User, Password: db.creds.Password, TLS: db.creds.TLS},
 	}
@@ -225,7 +234,7 @@ func (c *Charm) runWeb(ctx context.Context, svc serviceRun, in workloadInput, ad
 		return err
 	}
 	web.AuthorizedKeys = keysFile
-	spec := concourse.WebSpec(in.rel.Dir, filepath.Join(dir, "web.env"), webPort, tsaPort)
+	spec := concourse.WebSpec(in.rel.Dir, filepath.Join(dir, "web.env"), in.cfg.WebPort, in.cfg.TSAPort, metricsPort(in.cfg))
 	res, err := svc.run(ctx, spec, web.Env(), files.contents...)
 	if err != nil {
 		return err
@@ -275,16 +284,22 @@ func (c *Charm) runWorker(ctx context.Context, svc serviceRun, in workloadInput,
 		return err
 	}
 	w := concourse.Worker{
-		Name:         strings.ReplaceAll(c.env.UnitName, "/", "-"),
-		WorkDir:      workDir,
-		TSAHosts:     t.hosts,
-		TSAPublicKey: hostKeys,
-		PrivateKey:   keyPath,
-		Tags:         in.cfg.WorkerTags,
-		Runtime:      in.cfg.Runtime,
-		LogLevel:     in.cfg.LogLevel,
+		Name:          strings.ReplaceAll(c.env.UnitName, "/", "-"),
+		WorkDir:       workDir,
+		TSAHosts:      t.hosts,
+		TSAPublicKey:  hostKeys,
+		PrivateKey:    keyPath,
+		Tags:          in.cfg.WorkerTags,
+		Runtime:       in.cfg.Runtime,
+		LogLevel:      in.cfg.LogLevel,
+		Baggageclaim:  in.cfg.BaggageclaimDriver,
+		Team:          in.cfg.WorkerTeam,
+		DNSServers:    in.cfg.DNSServers,
+		MaxContainers: in.cfg.MaxContainers,
+		Extra:         in.cfg.ExtraEnv.Worker,
 	}
-	spec := concourse.WorkerSpec(in.rel.Dir, filepath.Join(dir, "worker.env"), drainBound)
+	// drain-timeout bounds the worker's stop (TimeoutStopSec); it is left out of the restart hash.
+	spec := concourse.WorkerSpec(in.rel.Dir, filepath.Join(dir, "worker.env"), in.cfg.DrainTimeout)
 	res, err := svc.run(ctx, spec, w.Env(), files.contents...)
 	if err != nil {
 		return err

@@ -34,8 +34,8 @@ func WebSpec(releaseDir, envFile string, bindPorts ...int) service.Spec {
 		ReloadSignal:     syscall.SIGHUP,
 		TimeoutStop:      time.Minute,
 	}
-	for _, p := range bindPorts {
-		if p < 1024 {
+	for _, p := range bindPorts { // 0: a listener that is off
+		if p > 0 && p < 1024 {
 			s.AmbientCaps = []string{"CAP_NET_BIND_SERVICE"}
 		}
 	}

@@ -1,0 +1,60 @@
+package charm
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestAdminUsernameRenamesTheUserKeepingThePassword: the admin secret is created with
+// admin-username; a new name reaches the web at once and the secret (for get-admin-password) on
+// the leader's next hook, with the same password; a settled leader writes the secret no more.
+func TestAdminUsernameRenamesTheUserKeepingThePassword(t *testing.T) {
+	t.Parallel()
+	srv := serveReleases(t, "1.2.3")
+	cfg := testConfig(srv, "")
+	cfg["admin-username"] = "ops"
+	m := newFakeModel(t, cfg)
+	const unit = "concourse-ci/0"
+	reconcileAll(t, m, []string{unit})
+	admin := func() map[string]string {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return m.secrets[m.app[keyAdminSecret]]
+	}
+	first := admin()
+	if first[fieldAdminUser] != "ops" || first[fieldAdminPassword] == "" {
+		t.Fatalf("admin secret created as %q, want user ops with a password", first[fieldAdminUser])
+	}
+
+	m.setConfig("admin-username", "root")
+	for range 2 { // the rename, then the leader's next hook
+		if err := m.unit(unit).Reconcile(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env, err := os.ReadFile(filepath.Join(m.dataDirs[unit], "web", "web.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(env), "CONCOURSE_MAIN_TEAM_LOCAL_USER=root\n") || !strings.Contains(string(env), `CONCOURSE_ADD_LOCAL_USER="root:$2`) {
+		t.Errorf("web env does not make root the admin:\n%s", env)
+	}
+	if strings.Contains(string(env), "ops") {
+		t.Errorf("the old name is still a local user:\n%s", env)
+	}
+	renamed := admin()
+	if renamed[fieldAdminUser] != "root" || renamed[fieldAdminPassword] != first[fieldAdminPassword] {
+		t.Errorf("admin secret after the rename: user %q, same password %v; want root, true",
+			renamed[fieldAdminUser], renamed[fieldAdminPassword] == first[fieldAdminPassword])
+	}
+
+	c := m.unit(unit)
+	if err := c.Reconcile(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if calls := m.runners[unit].Calls("secret-set"); len(calls) != 0 {
+		t.Errorf("a settled leader rewrote the admin secret: %v", calls)
+	}
+}

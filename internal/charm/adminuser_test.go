@@ -1,10 +1,15 @@
 package charm
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/juju"
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/juju/jujutest"
 )
 
 // TestAdminUsernameRenamesTheUserKeepingThePassword: the admin secret is created with
@@ -30,7 +35,7 @@ func TestAdminUsernameRenamesTheUserKeepingThePassword(t *testing.T) {
 
 	m.setConfig("admin-username", "root")
 	for range 2 { // the rename, then the leader's next hook
-		if err := m.unit(unit).Reconcile(t.Context()); err != nil {
+		if err := leaderUnit(m, unit).Reconcile(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -50,11 +55,39 @@ func TestAdminUsernameRenamesTheUserKeepingThePassword(t *testing.T) {
 			renamed[fieldAdminUser], renamed[fieldAdminPassword] == first[fieldAdminPassword])
 	}
 
-	c := m.unit(unit)
+	c := leaderUnit(m, unit)
 	if err := c.Reconcile(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if calls := m.runners[unit].Calls("secret-set"); len(calls) != 0 {
 		t.Errorf("a settled leader rewrote the admin secret: %v", calls)
 	}
+}
+
+// leaderUnit is m.unit(name) whose secret-set writes a new revision of a secret the fake model
+// holds, as the owner's does.
+func leaderUnit(m *fakeModel, name string) *Charm {
+	c := m.unit(name)
+	m.mu.Lock()
+	r := m.runners[name]
+	m.mu.Unlock()
+	r.Handle("secret-set", func(call jujutest.Call) ([]byte, error) {
+		data, err := os.ReadFile(call.Args[slices.Index(call.Args, "--file")+1])
+		if err != nil {
+			return nil, err
+		}
+		var content map[string]string
+		if err := json.Unmarshal(data, &content); err != nil {
+			return nil, err
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		id := call.Args[len(call.Args)-1]
+		if _, ok := m.secrets[id]; !ok || m.leader != name {
+			return nil, &juju.ToolError{Tool: "secret-set", ExitCode: 1, Stderr: "ERROR permission denied"}
+		}
+		m.secrets[id] = content
+		return nil, nil
+	})
+	return c
 }

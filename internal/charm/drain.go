@@ -45,11 +45,14 @@ const (
 	containersPoll = 2 * time.Second
 )
 
-// drainPlanFor is the drain bound the configuration asks for. The one seam for drain-timeout:
-// until that option exists, Concourse's usual bound (drainBound).
+// drainPlanFor is the drain bound the configuration asks for: drain-timeout, or its default
+// (drainBound) for a Config that was never parsed.
 func drainPlanFor(cfg Config) drainPlan {
-	_ = cfg
-	return drainPlan{drain: drainBound, term: termGrace, garden: defaultGarden}
+	drain := cfg.DrainTimeout
+	if drain <= 0 {
+		drain = drainBound
+	}
+	return drainPlan{drain: drain, term: termGrace, garden: defaultGarden}
 }
 
 // configuredDrainPlan is drainPlanFor in hooks that do not reconcile (stop, removal): the

@@ -54,6 +54,7 @@ type Charm struct {
 	services        service.Manager // connected on first use, closed by Close
 	keyBits         int
 	systemUser      func(name string) (int, error)
+	drainTimeout    time.Duration // tests: bound of an action's land or retire; 0: drain-timeout
 }
 
 // New returns a Charm for one invocation.
@@ -175,6 +176,14 @@ func (c *Charm) RunAction(ctx context.Context, name string) error {
 		return c.sharedStorageInfo(ctx)
 	case "get-admin-password":
 		return c.getAdminPassword(ctx)
+	case "set-admin-password":
+		return c.setAdminPassword(ctx)
+	case "land-worker":
+		return c.stopWorkerAction(ctx, landAction)
+	case "retire-worker":
+		return c.stopWorkerAction(ctx, retireAction)
+	case "restart":
+		return c.restartAction(ctx)
 	}
 	return fmt.Errorf("unknown action %q: this charm version does not implement it", name)
 }

@@ -125,6 +125,25 @@ func (m *fakeModel) unit(name string) *Charm {
 		}
 		return nil, &juju.ToolError{Tool: "secret-get", ExitCode: 1, Stderr: "ERROR secret not found"}
 	})
+	r.Handle("secret-set", func(c jujutest.Call) ([]byte, error) {
+		// A new revision replaces the content: the application's units read the latest one.
+		data, err := os.ReadFile(c.Args[slices.Index(c.Args, "--file")+1])
+		if err != nil {
+			return nil, err
+		}
+		var content map[string]string
+		if err := json.Unmarshal(data, &content); err != nil {
+			return nil, err
+		}
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		id := c.Args[len(c.Args)-1]
+		if _, ok := m.secrets[id]; !ok || m.leader != name {
+			return nil, &juju.ToolError{Tool: "secret-set", ExitCode: 1, Stderr: "ERROR permission denied"}
+		}
+		m.secrets[id] = content
+		return nil, nil
+	})
 	r.SetOutput("storage-list", `["concourse-data/0"]`)
 	r.SetOutput("storage-get", fmt.Sprintf(`{"kind":"filesystem","location":%q}`, dataDir))
 	r.SetError("resource-get", 1, "ERROR could not download resource: HTTP request failed: resource#concourse-ci/concourse-release not found")

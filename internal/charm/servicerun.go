@@ -117,9 +117,11 @@ func (s serviceRun) remove(ctx context.Context, name string) error {
 		return fmt.Errorf("remove %s: %w", name, err)
 	}
 	// Not s.hashFile: the storage may be gone already, and nothing must be created on its mount point.
-	hashFile := filepath.Join(s.dataDir, "state", name+".hash")
-	if err := os.Remove(hashFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("forget %s: %w", name, err)
+	// An operator hold (workerhold.go) goes with the service it held.
+	for _, f := range []string{name + ".hash", name + ".hold"} {
+		if err := os.Remove(filepath.Join(s.dataDir, "state", f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("forget %s: %w", name, err)
+		}
 	}
 	return nil
 }

@@ -258,6 +258,9 @@ func (c *Charm) runWeb(ctx context.Context, svc serviceRun, in workloadInput, ad
 
 // runWorker writes the worker's keys and environment and runs it, once it has a TSA to reach.
 func (c *Charm) runWorker(ctx context.Context, svc serviceRun, in workloadInput, t tsaTargets, related bool, out *outcome) error {
+	if held, err := c.holdWorker(ctx, svc, out); held || err != nil {
+		return err // landed or retired by the operator: only the restart action starts it (workerhold.go)
+	}
 	if len(t.hosts) == 0 || len(t.hostKeys) == 0 {
 		if in.cfg.Mode == ModeWorker && !related {
 			out.block("needs a TSA: " + flightHint(c.env.AppName()))

@@ -184,6 +184,8 @@ func (c *Charm) RunAction(ctx context.Context, name string) error {
 		return c.stopWorkerAction(ctx, retireAction)
 	case "restart":
 		return c.restartAction(ctx)
+	case "rotate-keys":
+		return c.rotateKeysAction(ctx)
 	}
 	return fmt.Errorf("unknown action %q: this charm version does not implement it", name)
 }

@@ -50,6 +50,9 @@ func (c *Charm) appStatus(ctx context.Context, cfg Config, peers peerView, own o
 	if webs == 0 && cfg.Mode != ModeWorker {
 		state = juju.Waiting
 	}
+	if own.appNote != "" {
+		msg += "; " + own.appNote
+	}
 	if st, m := own.unitStatus(cfg.Version, ""); st == juju.Blocked {
 		state, msg = juju.Blocked, c.env.UnitName+": "+m
 	}

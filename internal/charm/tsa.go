@@ -112,13 +112,17 @@ func collectTSAs(own string, peers peerView, flight []relationUnits) tsaTargets 
 		add(bag[keyTSAAddress], "")
 	}
 	if len(t.hosts) > 0 {
-		add("", peers.app[keyTSAPublicKey])
+		for _, k := range trustedHostKeys(peers.app) { // several while a key rotates (rotation.go)
+			add("", k)
+		}
 	}
 	for _, r := range flight {
 		for _, bag := range r.units {
 			add(bag[keyTSAAddress], "")
 		}
-		add("", r.app[keyTSAPublicKey])
+		for _, k := range trustedHostKeys(r.app) {
+			add("", k)
+		}
 	}
 	slices.Sort(t.hosts)
 	t.hosts = slices.Compact(t.hosts)
@@ -175,13 +179,16 @@ func (c *Charm) publishRole(ctx context.Context, leader bool, peers peerView, re
 			return err
 		}
 		if leader && peers.app[keyTSAPublicKey] != "" {
-			if err := c.setBag(ctx, rel.id, true, map[string]string{keyTSAPublicKey: peers.app[keyTSAPublicKey]}); err != nil {
+			keys := map[string]string{keyTSAPublicKey: peers.app[keyTSAPublicKey],
+				keyTSAPublicKeyNext: peers.app[keyTSAPublicKeyNext], keyTSAPublicKeyOld: peers.app[keyTSAPublicKeyOld]}
+			if err := c.setBag(ctx, rel.id, true, keys); err != nil {
 				return err
 			}
 		}
 	}
 	for _, rel := range flightRels {
-		if err := c.setBag(ctx, rel.id, false, map[string]string{keyWorkerKey: bag[keyWorkerKey]}); err != nil {
+		// The web application's leader waits for these keys while it rotates its host key.
+		if err := c.setBag(ctx, rel.id, false, map[string]string{keyWorkerKey: bag[keyWorkerKey], keyTrustedHostKeys: bag[keyTrustedHostKeys]}); err != nil {
 			return err
 		}
 	}

@@ -37,6 +37,7 @@ type outcome struct {
 	running  roles
 	tsaHosts int
 	problems []problem
+	appNote  string // the leader's word for the application status (a key rotation under way)
 }
 
 type problem struct {
@@ -109,7 +110,20 @@ func (c *Charm) runWorkload(ctx context.Context, in workloadInput) (outcome, err
 			return out, err
 		}
 	}
-	if err := c.publishRole(ctx, in.leader, in.peers, in.releaseData, r, tsaAddr, workerPub, tsaRels, flightRels); err != nil {
+	if in.leader {
+		note, err := c.advanceRotation(ctx, in.peers, tsaRels, r)
+		if err != nil {
+			return out, err
+		}
+		out.appNote = note
+	}
+	ownTSA := ""
+	if r.web {
+		ownTSA = tsaAddr
+	}
+	targets := collectTSAs(ownTSA, in.peers, flightRels)
+	bag := withAcks(in.releaseData, r, targets, in.peers.app) // what this hook applies (rotation.go)
+	if err := c.publishRole(ctx, in.leader, in.peers, bag, r, tsaAddr, workerPub, tsaRels, flightRels); err != nil {
 		return out, err
 	}
 	if mgrErr != nil {
@@ -130,11 +144,6 @@ func (c *Charm) runWorkload(ctx context.Context, in workloadInput) (outcome, err
 		return out, err
 	}
 	if r.worker {
-		own := ""
-		if r.web {
-			own = tsaAddr
-		}
-		targets := collectTSAs(own, in.peers, flightRels)
 		out.tsaHosts = len(targets.hosts)
 		if err := c.runWorker(ctx, svc, in, targets, len(flightRels) > 0, &out); err != nil {
 			return out, err

@@ -40,9 +40,10 @@ lint:
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
-# Speed and memory goals live here, not in timed tests. RELEASE_BENCH_MB sets the synthetic release size.
+# Speed and memory goals live here, not in timed tests. RELEASE_BENCH_MB sets the synthetic release size;
+# HOOKCOST_RUNS the runs of each update-status figure (tests/hookcost).
 bench:
-	RELEASE_BENCH_MB=$${RELEASE_BENCH_MB:-512} $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./internal/... ./tests/sharedinstall/
+	RELEASE_BENCH_MB=$${RELEASE_BENCH_MB:-512} $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./internal/... ./tests/sharedinstall/ ./tests/hookcost/
 
 # A local deployment through the simulator: 3 units on one shared directory, stand-in Concourse,
 # PostgreSQL. As root; installs the machine prerequisites and PostgreSQL itself, as .ci/run does.

@@ -80,7 +80,7 @@ func (h workerHold) message(unit string) string {
 	if h.Action == "retire-worker" {
 		verb = "retired"
 	}
-	return fmt.Sprintf("worker %s by %s; `juju run %s restart role=worker` starts it again", verb, h.Action, unit)
+	return fmt.Sprintf("worker %s by %s; juju run %s restart role=worker starts it again", verb, h.Action, unit)
 }
 
 // holdWorker is the reconcile's side of the hold: when one is recorded the worker is neither

@@ -70,6 +70,7 @@ type settledRelease struct {
 
 type settledService struct {
 	Installed    bool   `json:"installed"`
+	Enabled      bool   `json:"enabled"`
 	Active       bool   `json:"active"`
 	InvocationID string `json:"invocation-id,omitempty"`
 }
@@ -208,7 +209,7 @@ func serviceStates(ctx context.Context, mgr service.Manager) (map[string]settled
 		if err != nil {
 			return nil, fmt.Errorf("state of %s: %w", name, err)
 		}
-		out[name] = settledService{Installed: st.Installed, Active: st.Active, InvocationID: st.InvocationID}
+		out[name] = settledService{Installed: st.Installed, Enabled: st.Enabled, Active: st.Active, InvocationID: st.InvocationID}
 	}
 	return out, nil
 }

@@ -219,7 +219,7 @@ func TestFailedHookLeavesNoSettledRecord(t *testing.T) {
 
 // TestDeadServiceFoundByUpdateStatus: a worker that died is reported and started again as every
 // full reconcile does (blocked, naming it), and once it runs the unit is active and cheap again.
-// A service the supervisor restarted by itself is looked at in full too, and stays active.
+// A service disabled by hand, or restarted by the supervisor itself, is looked at in full too.
 func TestDeadServiceFoundByUpdateStatus(t *testing.T) {
 	t.Parallel()
 	srv := serveReleases(t, "1.2.3")
@@ -249,6 +249,16 @@ func TestDeadServiceFoundByUpdateStatus(t *testing.T) {
 	}
 	if calls := hook(t, m, "concourse-ci/0", "update-status"); !slices.EqualFunc(calls, statusGetOnly, slices.Equal) {
 		t.Errorf("update-status on the healed unit called %v, want only status-get", calls)
+	}
+
+	if err := svc.Disable(context.Background(), concourse.WebService); err != nil { // systemctl disable by hand
+		t.Fatal(err)
+	}
+	if calls := hook(t, m, "concourse-ci/0", "update-status"); !calledTool(calls, "config-get") {
+		t.Errorf("update-status after the web was disabled called %v, want a full reconcile", calls)
+	}
+	if !svc.snapshot(concourse.WebService).Enabled {
+		t.Error("the full reconcile did not enable the web again")
 	}
 
 	if err := svc.Restart(context.Background(), concourse.WebService); err != nil { // Restart=on-failure did it

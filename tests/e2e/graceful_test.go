@@ -7,13 +7,18 @@ import (
 	"time"
 )
 
-// drainBound is drain-timeout's default: a retire or land must end within it.
-const drainBound = 5 * time.Minute
+// drainBound is drain-timeout's default: a retire or land must end within it; termGrace is how
+// long the charm gives SIGTERM after it.
+const (
+	drainBound = 5 * time.Minute
+	termGrace  = 10 * time.Second
+)
 
 // TestRemoveUnitRetiresBusyWorker: `remove-unit` of a worker with a build in progress retires it
 // (SIGUSR2) and waits for the build, within the drain bound; the web records it retiring then
 // retired, never stalled; its key leaves the web and /api/v1/workers no longer lists it. The
-// unit's status said what it was waiting for.
+// unit's status said what it was waiting for. Then, with drain-timeout=10s, a build that outlives
+// it: cut at the bound with a warning, and the worker gone from the web all the same.
 func TestRemoveUnitRetiresBusyWorker(t *testing.T) {
 	t.Parallel()
 	m := newConcourseModel(t)
@@ -66,6 +71,37 @@ func TestRemoveUnitRetiresBusyWorker(t *testing.T) {
 	for _, want := range []string{"Retiring worker: 1 container still running, up to ", "concourse-worker retired in "} {
 		if !strings.Contains(log, want) {
 			t.Errorf("concourse-ci/2's log does not say %q", want)
+		}
+	}
+
+	// A build that outlives drain-timeout: the retire is cut at the bound (SIGTERM), and said
+	// so; the web, told the worker was retiring, drops it rather than keeping it stalled.
+	const bound = 10 * time.Second
+	m.juju("config", "concourse-ci", "drain-timeout="+bound.String())
+	m.juju("wait")
+	buildStart = m.startBuild("concourse-ci/1", time.Hour)
+	m.juju("remove-unit", "concourse-ci/1")
+	m.juju("wait")
+	name = workerName("concourse-ci/1")
+	ev = m.webEvents("concourse-ci/0", name)
+	retiring, i = find(ev, 0, "retiring")
+	gone, j := find(ev, i, "disconnected")
+	if i < 0 || j < 0 || gone.Detail != "gone" {
+		t.Fatalf("web events of %s: %s, want retiring, then disconnected(gone)", name, eventNames(ev))
+	}
+	cut := gone.Time.Sub(retiring.Time)
+	if cut < bound || cut > bound+termGrace {
+		t.Errorf("retire cut after %s, want at the %s bound (and within SIGTERM's %s grace)", cut, bound, termGrace)
+	}
+	t.Logf("%s: retiring at +%s with 1 container of a 1h build, cut %s later at drain-timeout %s",
+		name, retiring.Time.Sub(buildStart).Round(10*time.Millisecond), cut.Round(10*time.Millisecond), bound)
+	log = m.unitLog("concourse-ci/1")
+	if want := "did not finish retiring within its drain bound (drain-timeout 10s): sending SIGTERM; 1 container still running cut short"; !strings.Contains(log, want) {
+		t.Errorf("concourse-ci/1's log does not warn %q", want)
+	}
+	for _, w := range m.workers("concourse-ci/0") {
+		if w.Name == name {
+			t.Errorf("/api/v1/workers still lists %+v", w)
 		}
 	}
 }

@@ -73,7 +73,7 @@ func (c *Charm) runWorkload(ctx context.Context, in workloadInput) (outcome, err
 			return out, err
 		}
 		if hadAdmin {
-			if err := c.syncAdminUsername(ctx, in.cfg, in.peers, in.dataDir); err != nil {
+			if err := c.syncAdminUsername(ctx, in.cfg, in.peers); err != nil {
 				return out, err
 			}
 		}

@@ -140,6 +140,8 @@ func (c *Charm) RunHook(ctx context.Context, name string) error {
 		// Every 5 minutes on every unit: a settled unit checks only what can change without a
 		// hook (updatestatus.go).
 		return c.updateStatus(ctx)
+	case name == "secret-remove":
+		return c.removeObsoleteRevision(ctx)
 	case c.isKnownHook(name):
 		return c.Reconcile(ctx)
 	}

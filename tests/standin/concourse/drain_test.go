@@ -162,3 +162,42 @@ func TestTermDuringRetire(t *testing.T) {
 		t.Errorf("worker events %+v", own)
 	}
 }
+
+// `retire-worker --name` through a TSA that authorizes the worker's key removes a worker that
+// cannot retire itself (here: stalled, its process gone); a wrong host key or an unknown TSA
+// fails with exit 1 naming the host.
+func TestRetireWorkerByName(t *testing.T) {
+	t.Parallel()
+	db := pgDatabase(t)
+	ws := newWebSetup(t, db)
+	s := newWorkerSetup(t, "lost", []keypair{ws.hostKey})
+	writeFile(t, ws.authKeys, s.key.authKey)
+	w := startWeb(t, ws)
+	s.env["CONCOURSE_TSA_HOST"] = w.tsa
+	wk := startWorker(t, s)
+	w.waitWorkers("registered", func(r []workerRow) bool { return len(r) == 1 })
+	wk.signal(syscall.SIGTERM)
+	wk.wait()
+	w.waitWorkers("stalled", func(r []workerRow) bool { return len(r) == 1 && r[0].State == "stalled" })
+
+	env := map[string]string{
+		"CONCOURSE_TSA_HOST":               "127.0.0.1:1," + w.tsa, // the first refuses: the next is tried
+		"CONCOURSE_TSA_PUBLIC_KEY":         s.env["CONCOURSE_TSA_PUBLIC_KEY"],
+		"CONCOURSE_TSA_WORKER_PRIVATE_KEY": s.env["CONCOURSE_TSA_WORKER_PRIVATE_KEY"],
+	}
+	if code, out := runToExit(t, env, "retire-worker", "--name", "lost"); code != 0 || !strings.Contains(out, "lost retired via "+w.tsa) {
+		t.Fatalf("retire-worker: exit %d, %q", code, out)
+	}
+	w.waitWorkers("gone", func(r []workerRow) bool { return len(r) == 0 })
+
+	other := newKey(t, t.TempDir(), "other_host_key", false)
+	pub := filepath.Join(t.TempDir(), "other.pub")
+	writeFile(t, pub, other.authKey+"\n")
+	env["CONCOURSE_TSA_HOST"], env["CONCOURSE_TSA_PUBLIC_KEY"] = w.tsa, pub
+	if code, out := runToExit(t, env, "retire-worker", "--name", "lost"); code != 1 || !strings.Contains(out, w.tsa) || !strings.Contains(out, "host key") {
+		t.Errorf("retire-worker with a wrong host key: exit %d, %q", code, out)
+	}
+	if code, out := runToExit(t, env, "retire-worker"); code != 2 || !strings.Contains(out, "--name") {
+		t.Errorf("retire-worker without --name: exit %d, %q", code, out)
+	}
+}

@@ -8,8 +8,9 @@
 // variables, as the charm's systemd units do, and are as strict as the real
 // binary: a missing or malformed setting exits 1 naming the variable (and the
 // file). web keeps workers in PostgreSQL and runs an SSH "TSA" that workers
-// register through (see tsa.go for the protocol). Every other subcommand
-// reports that it is not implemented.
+// register through (see tsa.go for the protocol). `land-worker` and
+// `retire-worker --name` do the same by name through a TSA (remote.go).
+// Every other subcommand reports that it is not implemented.
 package main
 
 import (
@@ -64,6 +65,8 @@ func run(ctx context.Context, args, environ []string, sigs <-chan os.Signal, std
 		return runWeb(ctx, environ, sigs, stdout, stderr)
 	case arg == "worker":
 		return runWorker(ctx, environ, sigs, stdout, stderr)
+	case arg == "land-worker" || arg == "retire-worker":
+		return runRemote(ctx, arg, args[1:], environ, stdout, stderr)
 	case subcommands[arg]:
 		fmt.Fprintf(stderr, "stand-in: %s not implemented yet\n", arg)
 		return 2

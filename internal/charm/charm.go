@@ -40,6 +40,9 @@ type Options struct {
 	KeyBits int
 	// SystemUser creates (if needed) the web's system user and returns its gid; default useradd.
 	SystemUser func(name string) (gid int, err error)
+	// RunConcourse runs the release's concourse binary with exactly env (retire-worker by name);
+	// default: exec.
+	RunConcourse func(ctx context.Context, bin string, args, env []string) ([]byte, error)
 }
 
 // Charm handles one hook or action invocation.
@@ -54,15 +57,19 @@ type Charm struct {
 	services        service.Manager // connected on first use, closed by Close
 	keyBits         int
 	systemUser      func(name string) (int, error)
+	runConcourse    func(ctx context.Context, bin string, args, env []string) ([]byte, error)
 	drainTimeout    time.Duration // tests: bound of an action's land or retire; 0: drain-timeout
 }
 
 // New returns a Charm for one invocation.
 func New(opts Options) *Charm {
 	c := &Charm{env: opts.Env, tools: opts.Tools, arch: opts.Arch, out: opts.Out, now: opts.Now,
-		connectServices: opts.Services, keyBits: opts.KeyBits, systemUser: opts.SystemUser}
+		connectServices: opts.Services, keyBits: opts.KeyBits, systemUser: opts.SystemUser, runConcourse: opts.RunConcourse}
 	if c.systemUser == nil {
 		c.systemUser = ensureSystemUser
+	}
+	if c.runConcourse == nil {
+		c.runConcourse = execConcourse
 	}
 	if c.arch == "" {
 		c.arch = runtime.GOARCH

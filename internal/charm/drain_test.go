@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -172,5 +174,53 @@ func TestWorkerRestartLandsFirst(t *testing.T) {
 		if !st.Active || st.InvocationID == before[u] {
 			t.Errorf("%s: worker %+v not started again after landing (was %s)", u, st, before[u])
 		}
+	}
+}
+
+// TestPromotedWebRetiresItsWorkerByName: the leader that takes web over gives up its worker with
+// SIGUSR2 and, since the web its worker was registered with may be gone already, retires it by
+// name through its own new web (its key authorized until then); afterwards the key is gone from
+// that web, which is reloaded, and nothing is left to retire.
+func TestPromotedWebRetiresItsWorkerByName(t *testing.T) {
+	t.Parallel()
+	srv := serveReleases(t, "1.2.3")
+	m := newFakeModel(t, testConfig(srv, ""))
+	units := unitNames(3)
+	reconcileAll(t, m, units)
+	key, err := os.ReadFile(filepath.Join(m.dataDirs["concourse-ci/1"], "worker", "worker_key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := concourse.KeyFromPEM(string(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	m.mu.Lock()
+	m.members = slices.DeleteFunc(m.members, func(u string) bool { return u == "concourse-ci/0" })
+	m.leader = "concourse-ci/1"
+	m.mu.Unlock()
+	reconcileAll(t, m, units[1:])
+
+	runs := m.concourseRuns["concourse-ci/1"]
+	if len(runs) != 1 || !slices.Equal(runs[0][:3], []string{"retire-worker", "--name", "concourse-ci-1"}) {
+		t.Fatalf("concourse runs %q, want one retire-worker --name concourse-ci-1", runs)
+	}
+	if !slices.Contains(runs[0], "CONCOURSE_TSA_HOST=10.0.0.11:2222") {
+		t.Errorf("retire-worker env %q, want the unit's own TSA", runs[0][3:])
+	}
+	svc := m.services["concourse-ci/1"]
+	if !slices.Contains(svc.signalsOf(concourse.WorkerService), syscall.SIGUSR2) {
+		t.Errorf("the worker was not retired first: %v", svc.signalsOf(concourse.WorkerService))
+	}
+	keys, err := os.ReadFile(filepath.Join(m.dataDirs["concourse-ci/1"], "web", "authorized_worker_keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(keys), strings.Fields(k.Public)[1]) {
+		t.Error("the retired worker's key is still authorized")
+	}
+	if _, err := os.Stat(pendingRetirePath(m.dataDirs["concourse-ci/1"])); !os.IsNotExist(err) {
+		t.Errorf("a retire is still pending: %v", err)
 	}
 }

@@ -39,6 +39,10 @@ type fakeModel struct {
 	appStatus juju.Status
 	services  map[string]*fakeServices // each unit's supervisor
 	dataDirs  map[string]string        // each unit's concourse-data, kept across its hooks
+	// concourseRuns are the release binary's runs per unit (retire-worker by name), each its
+	// arguments and environment; they succeed unless failConcourse is set.
+	concourseRuns map[string][][]string
+	failConcourse error
 }
 
 func newFakeModel(t *testing.T, config map[string]any) *fakeModel {
@@ -47,6 +51,7 @@ func newFakeModel(t *testing.T, config map[string]any) *fakeModel {
 		app: map[string]string{}, units: map[string]map[string]string{}, status: map[string][]juju.Status{},
 		runners: map[string]*jujutest.Runner{},
 		secrets: map[string]map[string]string{}, services: map[string]*fakeServices{}, dataDirs: map[string]string{},
+		concourseRuns: map[string][][]string{},
 		// A provider without secrets support (plain fields): enough for the web to start.
 		database: map[string]string{"database": "concourse", "endpoints": "10.0.0.99:5432", "username": "relation_1", "password": "pw-in-clear"},
 	}
@@ -223,7 +228,13 @@ func (m *fakeModel) unit(name string) *Charm {
 	env := juju.Env{UnitName: name}
 	return New(Options{Env: env, Tools: juju.NewClient(r), Arch: "amd64", KeyBits: 1024,
 		Services:   func(context.Context) (service.Manager, error) { return svc, nil },
-		SystemUser: func(string) (int, error) { return os.Getgid(), nil }})
+		SystemUser: func(string) (int, error) { return os.Getgid(), nil },
+		RunConcourse: func(_ context.Context, _ string, args, env []string) ([]byte, error) {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			m.concourseRuns[name] = append(m.concourseRuns[name], append(slices.Clone(args), env...))
+			return nil, m.failConcourse
+		}})
 }
 
 func (m *fakeModel) lastStatus(unit string) juju.Status {

@@ -105,7 +105,13 @@ func (c *Charm) runWorkload(ctx context.Context, in workloadInput) (outcome, err
 		drain: drainPlanFor(in.cfg)}
 	if !r.worker && mgrErr == nil {
 		// Before publishRole clears this unit's worker key, which every web then drops: the
-		// worker retires through the TSAs, which must still let it in.
+		// worker retires through the TSAs, which must still let it in. Its own web retires it
+		// by name too, should those TSAs be gone already (retirepending.go).
+		if r.web {
+			if err := c.notePendingRetire(ctx, svc, in.dataDir); err != nil {
+				return out, err
+			}
+		}
 		if err := c.removeWorker(ctx, svc); err != nil {
 			return out, err
 		}
@@ -137,8 +143,13 @@ func (c *Charm) runWorkload(ctx context.Context, in workloadInput) (outcome, err
 			ownWorker = workerPub
 		}
 		keys := c.collectWorkerKeys(ownWorker, in.peers, tsaRels)
-		if err := c.runWeb(ctx, svc, in, addr, keys, &out); err != nil {
+		if err := c.runWeb(ctx, svc, in, addr, c.withPendingRetire(in.dataDir, keys), &out); err != nil {
 			return out, err
+		}
+		if out.running.web {
+			if err := c.finishPendingRetire(ctx, svc, in, tsaAddr, keys); err != nil {
+				return out, err
+			}
 		}
 	} else if err := svc.remove(ctx, concourse.WebService); err != nil {
 		return out, err

@@ -248,3 +248,25 @@ func TestModeWorkerOnFormerWebUnit(t *testing.T) {
 		t.Errorf("ci/1 events %s, want landing, landed, started", eventNames(ev))
 	}
 }
+
+// TestPromotedWebLeavesNoStalledWorker: when the web unit of a mode-auto application leaves, the
+// leader takes web over and gives up its own worker; that worker is retired, not left behind as
+// a stalled worker in the new web, even when the old web (its only TSA) went first.
+func TestPromotedWebLeavesNoStalledWorker(t *testing.T) {
+	t.Parallel()
+	m := newConcourseModel(t)
+	m.deploy("concourse-ci", 3)
+	m.juju("wait")
+	m.registered("concourse-ci/0", []string{workerName("concourse-ci/1"), workerName("concourse-ci/2")})
+
+	m.juju("remove-unit", "concourse-ci/0")
+	m.juju("wait")
+	if st, msg := m.unitStatus("concourse-ci/1"); st != "active" || !strings.HasPrefix(msg, "web "+version) {
+		t.Fatalf("concourse-ci/1: %s %q, want the web", st, msg)
+	}
+	// Exactly concourse-ci-2, running through the new web: concourse-ci-1 is gone, not stalled.
+	m.registered("concourse-ci/1", []string{workerName("concourse-ci/2")}, m.address("concourse-ci/1"))
+	if ev := m.webEvents("concourse-ci/1", workerName("concourse-ci/1")); len(ev) > 0 {
+		t.Logf("%s: %s", workerName("concourse-ci/1"), eventNames(ev))
+	}
+}

@@ -55,17 +55,15 @@ func runRemote(ctx context.Context, command string, args, environ []string, stdo
 
 // nameFlag reads --name NAME or --name=NAME, the only flag the subcommands take here.
 func nameFlag(args []string) (string, error) {
-	for i := 0; i < len(args); i++ {
-		switch a := args[i]; {
-		case a == "--name" && i+1 < len(args):
-			return args[i+1], nil
-		case strings.HasPrefix(a, "--name="):
-			return strings.TrimPrefix(a, "--name="), nil
-		default:
-			return "", fmt.Errorf("unknown argument %q (usage: --name NAME)", a)
-		}
+	switch {
+	case len(args) == 0:
+		return "", errors.New("the required flag `--name' was not specified")
+	case len(args) == 2 && args[0] == "--name":
+		return args[1], nil
+	case len(args) == 1 && strings.HasPrefix(args[0], "--name="):
+		return strings.TrimPrefix(args[0], "--name="), nil
 	}
-	return "", errors.New("the required flag `--name' was not specified")
+	return "", fmt.Errorf("unexpected arguments %q (usage: --name NAME)", args)
 }
 
 // remoteCommand runs one land-worker or retire-worker exchange with the TSA at host and returns

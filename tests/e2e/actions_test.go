@@ -168,3 +168,44 @@ func TestDayTwoActions(t *testing.T) {
 		t.Errorf("application status still mentions the rotation: %q", msg)
 	}
 }
+
+// TestRotateKeysAcrossApplications: a worker application trusts the host key of the web
+// application it is related to (flight/tsa); a rotation on the web application's leader waits for
+// those workers and for both webs, and ends with every worker registered through both webs, none
+// having refused a host key. The worker application cannot rotate a key it does not own.
+func TestRotateKeysAcrossApplications(t *testing.T) {
+	t.Parallel()
+	m := newConcourseModel(t)
+	m.deploy("web", 2, "--config", "mode=web")
+	args := deployArgs(m.model, m.srv, 2, "--config", "mode=worker")
+	args[2] = "worker"
+	m.juju(args...)
+	m.juju("integrate", "worker:flight", "web:tsa")
+	m.juju("wait")
+	workers := []string{workerName("worker/0"), workerName("worker/1")}
+	webs := []string{m.address("web/0"), m.address("web/1")}
+	m.registered("web/0", workers, webs...)
+
+	m.mustFailAction("worker/0", "rotate-keys", "mode=worker", "run rotate-keys on its leader")
+	oldKey := m.peerApp("web")["tsa-public-key"]
+	if _, err := m.runAction("web/0", "rotate-keys"); err != nil {
+		t.Fatal(err)
+	}
+	m.juju("wait")
+	app := m.peerApp("web")
+	if app["tsa-public-key"] == oldKey || app["tsa-public-key-next"] != "" || app["tsa-public-key-old"] != "" {
+		t.Fatalf("after the rotation: key changed=%v, next %q, old %q; web status %+v", app["tsa-public-key"] != oldKey,
+			app["tsa-public-key-next"], app["tsa-public-key-old"], m.status().Applications["web"].ApplicationStatus)
+	}
+	tsa := relationBetween(t, m.modelState(), "web", "worker").AppData["web"]
+	if tsa["tsa-public-key"] != app["tsa-public-key"] || tsa["tsa-public-key-next"] != "" || tsa["tsa-public-key-old"] != "" {
+		t.Errorf("the tsa relation's web data does not hold the new key alone: %v", tsa)
+	}
+	m.registered("web/0", workers, webs...)
+	for _, w := range []string{"worker/0", "worker/1"} {
+		out := m.juju("exec", "--unit", w, "--", "journalctl", "--unit", "concourse-worker", "--no-pager", "--output", "cat")
+		if strings.Contains(out, "is not in CONCOURSE_TSA_PUBLIC_KEY") {
+			t.Errorf("%s refused a web's host key during the rotation:\n%s", w, out)
+		}
+	}
+}

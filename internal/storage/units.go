@@ -166,7 +166,9 @@ func readUnitRef(dir string) (UnitRef, error) {
 	return ref, nil
 }
 
-// Heartbeat records that unit is alive now.
+// Heartbeat records that unit is alive now. Atomic but not fsynced: it is informational (a beat
+// lost in a crash only makes the unit look older), and it is written on every hook, update-status
+// included, where two fsyncs would be most of what a settled unit's hook costs on a real disk.
 func (r *Root) Heartbeat(unit string) error {
 	dir, err := r.UnitDir(unit)
 	if err != nil {
@@ -177,7 +179,7 @@ func (r *Root) Heartbeat(unit string) error {
 	if err != nil {
 		return fmt.Errorf("encode heartbeat: %w", err)
 	}
-	return WriteFileAtomic(filepath.Join(dir, heartbeatFile), data, 0o600)
+	return replaceFile(filepath.Join(dir, heartbeatFile), data, 0o600, false)
 }
 
 // UnitRefs reads every unit's record, keyed by unit name. A unit that never set a ref but beats

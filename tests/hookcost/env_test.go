@@ -189,6 +189,7 @@ func (p *pebbled) stop() {
 // run is one hook process: what it cost and which hook tools it called.
 type run struct {
 	wall  time.Duration
+	cpu   time.Duration // user+system of the process and the hook tools it waited for
 	calls [][]string
 	out   string
 }
@@ -206,6 +207,9 @@ func runProcess(b *testing.B, dir, logFile string, env, argv []string) run {
 	r := run{wall: time.Since(start), out: out.String()}
 	if err != nil {
 		b.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, r.out)
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	r.calls = readCalls(b, logFile)
 	return r
@@ -260,16 +264,25 @@ func must(b testing.TB, err error) {
 	}
 }
 
-var errNoPython = errors.New("no python3")
-
-// python3 is the interpreter itself (a pyenv shim is a shell script: its start-up is not Python's).
-func python3() (string, error) {
+// charmPython prepares python3 as a charm's dispatch runs it: in a fresh virtual environment
+// (without the system's site-packages, whose many .pth files on a developer's image cost more at
+// start-up than the whole fast path) with only PyYAML on PYTHONPATH, ops's one dependency that
+// update-status needs. It returns the interpreter and the environment to add.
+func charmPython(b *testing.B) (string, []string, error) {
+	b.Helper()
 	if _, err := exec.LookPath("python3"); err != nil {
-		return "", errNoPython
+		return "", nil, errors.New("no python3 on PATH")
 	}
-	out, err := exec.Command("python3", "-c", "import sys, yaml, sqlite3; print(sys.executable)").Output()
+	out, err := exec.Command("python3", "-c", "import os, yaml, sqlite3; print(os.path.dirname(yaml.__file__))").Output()
 	if err != nil {
-		return "", fmt.Errorf("python3 cannot import yaml and sqlite3 (as ops does): %w", err)
+		return "", nil, fmt.Errorf("python3 cannot import yaml and sqlite3, as ops does: %w", err)
 	}
-	return strings.TrimSpace(string(out)), nil
+	dir := b.TempDir()
+	venv, lib := filepath.Join(dir, "venv"), filepath.Join(dir, "lib")
+	if msg, err := exec.Command("python3", "-m", "venv", "--without-pip", venv).CombinedOutput(); err != nil {
+		return "", nil, fmt.Errorf("python3 -m venv: %v: %s", err, msg)
+	}
+	must(b, os.Mkdir(lib, 0o755))
+	must(b, os.Symlink(strings.TrimSpace(string(out)), filepath.Join(lib, "yaml")))
+	return filepath.Join(venv, "bin", "python3"), []string{"PYTHONPATH=" + lib}, nil
 }

@@ -50,10 +50,12 @@ def main():
     log = logging.getLogger("ops.main")
     log.debug("ops 2.17.0 up and running.")
 
+    # libyaml's loader when there is one, as ops's own yaml helper prefers it.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     charm_dir = pathlib.Path(os.environ["JUJU_CHARM_DIR"])
-    meta = yaml.safe_load((charm_dir / "metadata.yaml").read_text())
-    actions = yaml.safe_load((charm_dir / "actions.yaml").read_text())
-    config = yaml.safe_load((charm_dir / "config.yaml").read_text())
+    meta = yaml.load((charm_dir / "metadata.yaml").read_text(), Loader=loader)
+    actions = yaml.load((charm_dir / "actions.yaml").read_text(), Loader=loader)
+    config = yaml.load((charm_dir / "config.yaml").read_text(), Loader=loader)
     assert meta["name"] and actions is not None and config["options"]
 
     db = sqlite3.connect(str(charm_dir / ".unit-state.db"), isolation_level=None, timeout=60)

@@ -80,9 +80,9 @@ func TestWebStaysOnLeadershipChangeMovesWhenItsUnitLeaves(t *testing.T) {
 	if s := m.activeState("concourse-ci/1", "concourse-worker"); s == "active" {
 		t.Error("the new web unit still runs its worker")
 	}
-	// concourse-ci/2 re-registers through the new web's TSA. concourse-ci/1's own worker may be
-	// left "stalled": when the old web goes first, that worker has no TSA left to retire through
-	// (a known gap, in the issue notes); it is ignored here, never counted as running.
+	// concourse-ci/2 re-registers through the new web's TSA. concourse-ci/1's own worker is
+	// retired (by name through the new web when the old web went first: docs/graceful.md, and
+	// TestPromotedWebLeavesNoStalledWorker); here it only must not be counted as running.
 	user, pw := m.adminPassword("concourse-ci/1")
 	deadline := time.Now().Add(60 * time.Second)
 	for {

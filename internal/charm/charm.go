@@ -43,6 +43,9 @@ type Options struct {
 	// RunConcourse runs the release's concourse binary with exactly env (retire-worker by name);
 	// default: exec.
 	RunConcourse func(ctx context.Context, bin string, args, env []string) ([]byte, error)
+	// Health proves a unit's services run a version after an upgrade; default checkHealth (HTTP to
+	// the unit's own web and worker).
+	Health HealthCheck
 }
 
 // Charm handles one hook or action invocation.
@@ -59,6 +62,7 @@ type Charm struct {
 	systemUser      func(name string) (int, error)
 	runConcourse    func(ctx context.Context, bin string, args, env []string) ([]byte, error)
 	drainTimeout    time.Duration // tests: bound of an action's land or retire; 0: drain-timeout
+	health          HealthCheck
 }
 
 // New returns a Charm for one invocation.
@@ -70,6 +74,9 @@ func New(opts Options) *Charm {
 	}
 	if c.runConcourse == nil {
 		c.runConcourse = execConcourse
+	}
+	if c.health = opts.Health; c.health == nil {
+		c.health = checkHealth
 	}
 	if c.arch == "" {
 		c.arch = runtime.GOARCH

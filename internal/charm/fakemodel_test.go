@@ -3,6 +3,7 @@ package charm
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -32,6 +33,8 @@ type fakeModel struct {
 	onStatus func(unit string, st juju.Status)
 	// runners are the units' fake hook-tool runners, by unit name (the latest Charm made for it).
 	runners map[string]*jujutest.Runner
+	// unhealthy makes a unit's post-upgrade health check fail with this reason (upgrade tests).
+	unhealthy map[string]string
 	// members are the units in the peer relation, in the order they were made.
 	members   []string
 	secrets   map[string]map[string]string
@@ -234,6 +237,14 @@ func (m *fakeModel) unit(name string) *Charm {
 			defer m.mu.Unlock()
 			m.concourseRuns[name] = append(m.concourseRuns[name], append(slices.Clone(args), env...))
 			return nil, m.failConcourse
+		},
+		Health: func(_ context.Context, web, worker bool, _ int, version string) error {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			if why := m.unhealthy[name]; why != "" {
+				return errors.New(why)
+			}
+			return nil
 		}})
 }
 

@@ -21,6 +21,20 @@ func (e *blockedError) Error() string { return e.msg }
 // ensureRelease makes cfg.Version present on the placement's root, downloading it only if no unit
 // sharing the root has, and records that this unit uses it.
 func (c *Charm) ensureRelease(ctx context.Context, cfg Config, p placement) (release.Installed, error) {
+	rel, err := c.fetchRelease(ctx, cfg, p)
+	if err != nil {
+		return release.Installed{}, err
+	}
+	// The unit runs what this hook ensures: services restart on it when it changed (workload.go).
+	if err := p.root.SetUnitRef(c.env.UnitName, cfg.Version, c.arch); err != nil {
+		return release.Installed{}, fmt.Errorf("record release in use: %w", err)
+	}
+	return rel, nil
+}
+
+// fetchRelease makes cfg.Version present on the root and held for this unit (GC keeps it), without
+// recording that the unit runs it.
+func (c *Charm) fetchRelease(ctx context.Context, cfg Config, p placement) (release.Installed, error) {
 	_, _, present, _ := p.root.Release(cfg.Version, c.arch)
 	resource := ""
 	if !present {
@@ -59,11 +73,6 @@ func (c *Charm) ensureRelease(ctx context.Context, cfg Config, p placement) (rel
 	rel, err := release.EnsureWith(ctx, p.root, c.env.UnitName, req, opts)
 	if err != nil {
 		return release.Installed{}, classifyInstallError(cfg.Version, err)
-	}
-	// Nothing runs the release yet, so the unit switches to it at once. Once services run it,
-	// this moves to after the restart on the new release.
-	if err := p.root.SetUnitRef(c.env.UnitName, cfg.Version, c.arch); err != nil {
-		return release.Installed{}, fmt.Errorf("record release in use: %w", err)
 	}
 	if rel.ByUs {
 		fmt.Fprintf(c.out, "installed Concourse %s into %s from %s\n", cfg.Version, rel.Dir, rel.Marker.Source)

@@ -44,6 +44,13 @@ func (c *Charm) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The version this unit runs now: the configured one, reached one unit at a time (upgrade.go).
+	up, err := c.planRollout(ctx, cfg, leader, view, dataDir)
+	if err != nil {
+		return err
+	}
+	runCfg := cfg
+	runCfg.Version = up.decision.Run
 	previous, _ := readPlacement(dataDir) // where the last reconcile put the release, if anywhere
 	place, err := c.placeReleases(ctx, cfg, placementInput{leader: leader, peerRelID: peers, peerApp: view.app, dataDir: dataDir})
 	if err != nil {
@@ -52,11 +59,17 @@ func (c *Charm) Reconcile(ctx context.Context) error {
 	if place.wait != "" {
 		return c.status(ctx, juju.Waiting, place.wait)
 	}
-	rel, err := c.ensureRelease(ctx, cfg, place)
+	rel, err := c.ensureRelease(ctx, runCfg, place)
 	var blocked *blockedError
 	if errors.As(err, &blocked) {
 		return c.status(ctx, juju.Blocked, blocked.Error())
 	}
+	if err != nil {
+		return err
+	}
+	// The next version is fetched while this one keeps running (once for all units on shared
+	// storage); a refused one blocks the unit without touching what runs.
+	fetchProblem, err := c.prefetchRelease(ctx, cfg, place, up.decision.Fetch)
 	if err != nil {
 		return err
 	}
@@ -71,24 +84,33 @@ func (c *Charm) Reconcile(ctx context.Context) error {
 	if leader {
 		c.collectGarbage(ctx, place, rel)
 	}
-	out, err := c.runWorkload(ctx, workloadInput{cfg: cfg, leader: leader, dataDir: dataDir, place: place, rel: rel, peers: view,
+	out, err := c.runWorkload(ctx, workloadInput{cfg: runCfg, leader: leader, dataDir: dataDir, place: place, rel: rel, peers: view,
 		releaseData: releaseData(place, rel)})
 	if err != nil {
 		return err
 	}
+	if fetchProblem != "" {
+		out.block(fetchProblem)
+	}
+	if err := c.finishRollout(ctx, runCfg, up, view, dataDir, &out); err != nil {
+		return err
+	}
 	if out.running.web || out.running.worker {
-		if err := c.tools.ApplicationVersionSet(ctx, cfg.Version); err != nil {
+		if err := c.tools.ApplicationVersionSet(ctx, runCfg.Version); err != nil {
 			return fmt.Errorf("set application version: %w", err)
 		}
 	}
 	if leader {
+		c.noteRollout(up, view, &out)
 		c.appStatus(ctx, cfg, view, out)
 	}
-	st, msg := out.unitStatus(cfg.Version, place.describe())
+	st, msg := out.unitStatus(runCfg.Version, place.describe())
 	if err := c.status(ctx, st, msg); err != nil {
 		return err
 	}
-	if st == juju.Active {
+	// A unit with a rollout under way is not settled: its turn, or the leader's bound on turns,
+	// needs the full reconcile of every hook, update-status included.
+	if st == juju.Active && up.quiet() {
 		c.recordSettled(ctx, settledInput{raw: raw, cfg: cfg, leader: leader, peers: view, dataDir: dataDir,
 			place: place, rel: rel, status: juju.Status{State: st, Message: msg}})
 	}

@@ -26,6 +26,9 @@ func (o outcome) unitStatus(version, where string) (juju.StatusState, string) {
 	if o.roles.worker {
 		msg += ", " + plural(o.tsaHosts, "TSA host", "TSA hosts")
 	}
+	if o.note != "" {
+		msg += "; " + o.note
+	}
 	return juju.Active, msg + " (" + where + ")"
 }
 
@@ -52,6 +55,9 @@ func (c *Charm) appStatus(ctx context.Context, cfg Config, peers peerView, own o
 	}
 	if own.appNote != "" {
 		msg += "; " + own.appNote
+	}
+	if own.appHalt != "" {
+		state, msg = juju.Blocked, own.appHalt
 	}
 	if st, m := own.unitStatus(cfg.Version, ""); st == juju.Blocked {
 		state, msg = juju.Blocked, c.env.UnitName+": "+m

@@ -38,6 +38,8 @@ type outcome struct {
 	tsaHosts int
 	problems []problem
 	appNote  string // the leader's word for the application status (a key rotation under way)
+	appHalt  string // a halted rollout: the application status is blocked with it
+	note     string // said after the unit's active status (the next version ready, waiting its turn)
 }
 
 type problem struct {

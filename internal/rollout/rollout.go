@@ -53,6 +53,9 @@ type Report struct {
 	Plan    int    // the plan ID the report answers; 0 before any
 	Running string // the version the unit's services run now, healthy; "" when it runs nothing yet
 	Failed  string // why its switch to the plan's To failed; "" when it did not
+	// Turn is the TurnSince of the turn a failure answers: a failure of an earlier turn (before a
+	// Resume handed it out afresh) does not halt the plan again.
+	Turn time.Time
 }
 
 // Input is everything Step decides from.
@@ -156,7 +159,7 @@ func (p *Plan) adopt(members []Member) {
 func (p *Plan) judgeTurn(in Input) {
 	m, _ := member(in.Members, p.Turn)
 	switch {
-	case m.Plan == p.ID && m.Failed != "":
+	case m.Plan == p.ID && m.Failed != "" && m.Turn.Equal(p.TurnSince):
 		p.Halted = fmt.Sprintf("unit %s failed to move to %s: %s", p.Turn, p.To, m.Failed)
 	case m.Running == p.To:
 		p.Done = append(p.Done, p.Turn)

@@ -68,7 +68,7 @@ func (w *world) round() {
 		case u.stall:
 			u.stall = false // killed halfway: the next hook tries again
 		case u.fail != "":
-			u.report = Report{Plan: w.plan.ID, Running: u.running, Failed: u.fail}
+			u.report = Report{Plan: w.plan.ID, Running: u.running, Failed: u.fail, Turn: w.plan.TurnSince}
 		default:
 			w.history = append(w.history, fmt.Sprintf("%s:%s->%s", u.name, u.running, d.Run))
 			u.running = d.Run

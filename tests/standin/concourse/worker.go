@@ -36,6 +36,7 @@ type workerConfig struct {
 	maxContainers                                  int
 	healthIP, gardenIP                             string
 	healthPort, gardenPort                         int
+	unhealthyFile                                  string // the test fault switch (fault.go)
 }
 
 func parseWorkerEnv(environ []string) (workerConfig, *envReader) {
@@ -91,6 +92,7 @@ func parseWorkerEnv(environ []string) (workerConfig, *envReader) {
 	// The Garden server's address, as the real worker's --bind-ip/--bind-port.
 	c.gardenIP = e.ip("CONCOURSE_BIND_IP", "127.0.0.1")
 	c.gardenPort = e.port("CONCOURSE_BIND_PORT", 7777)
+	c.unhealthyFile = unhealthyFile(environ)
 	return c, e
 }
 
@@ -234,6 +236,10 @@ func writeMarker(c workerConfig) error {
 func (w *worker) health(rw http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != "/" {
 		http.NotFound(rw, r)
+		return
+	}
+	if on, why := faulted(w.cfg.unhealthyFile); on {
+		http.Error(rw, "fault injected ("+w.cfg.unhealthyFile+"): "+why, http.StatusServiceUnavailable)
 		return
 	}
 	w.mu.Lock()

@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 CHARM   := concourse-ci-machine_$(ARCH).charm
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build build-all charm hooks test test-short lint bench demo clean
+.PHONY: all build build-all charm hooks reference test test-short lint bench demo clean
 
 all: charm
 
@@ -28,6 +28,11 @@ charm: build
 # Refresh hooks/ (symlinks to ../dispatch, used by `charmcraft pack`) after editing metadata.yaml.
 hooks:
 	env -u GOARCH -u GOOS $(GO) run ./cmd/charmpack -src . -link-hooks hooks
+
+# docs/reference.md from config.yaml and actions.yaml: run it after adding or changing an option or an
+# action (tests/reference_test.go fails until you do, and refuses one without a description).
+reference:
+	env -u GOARCH -u GOOS $(GO) run ./cmd/docgen
 
 test:
 	$(GO) test -count=1 ./...

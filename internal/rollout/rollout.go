@@ -39,6 +39,11 @@ type Plan struct {
 	// Abandoned is a target rolled back by an operator: the config may still name it, but no plan
 	// moves towards it again until the config names another version.
 	Abandoned string `json:"abandoned,omitempty"`
+	// DBHold marks a halt that guards the database: To is older than a version a web has run, and
+	// Concourse's database may hold migrations that To's web neither knows nor undoes. It lifts
+	// when both versions are known to have the same migrations (Input.SameSchema), or when an
+	// operator resumes after migrating the database down.
+	DBHold bool `json:"db-hold,omitempty"`
 }
 
 // Member is what the leader reads about one unit of the application.
@@ -68,6 +73,12 @@ type Input struct {
 	SeparateWebs bool // this application's workers register with another application's webs
 	Now          time.Time
 	TurnBound    time.Duration // how long a turn may take before the plan halts
+	// Floor is the highest version a web of this application has run (or been handed the turn
+	// to): the database may hold its migrations. A new target below it starts on hold (DBHold).
+	Floor string
+	// SameSchema says Target and Floor are known to have the same database migrations (the
+	// charm asked both releases' binaries), so going below Floor needs no migration.
+	SameSchema bool
 }
 
 // Step returns the leader's next plan. It never takes the turn from a unit that holds it: a new
@@ -80,6 +91,9 @@ func Step(cur Plan, in Input) Plan {
 	}
 	p.forgetDeparted(in.Members)
 	p.adopt(in.Members)
+	if p.DBHold && in.SameSchema && in.Target == p.To {
+		p.Halted, p.DBHold = "", false // nothing to migrate after all
+	}
 	if p.Halted != "" {
 		return p
 	}
@@ -100,6 +114,12 @@ func newPlan(prev Plan, in Input) Plan {
 		p.Turn, p.TurnSince = prev.Turn, in.Now
 	}
 	p.Order = upgradeOrder(in.Members, in.Target)
+	if in.Floor != "" && Compare(in.Target, in.Floor) < 0 && !in.SameSchema {
+		// Nobody moves, not even a unit halfway through the previous plan: its web could
+		// start on a database that its version no longer knows.
+		p.Turn, p.TurnSince, p.DBHold = "", time.Time{}, true
+		p.Halted = fmt.Sprintf("%s is older than %s, which a web unit has run: the database may hold migrations that %s does not know", in.Target, in.Floor, in.Target)
+	}
 	return p
 }
 
@@ -185,10 +205,11 @@ func (p *Plan) handOut(in Input) {
 	}
 }
 
-// Resume clears a halt: the unit that failed gets its turn again, afresh.
+// Resume clears a halt: the unit that failed gets its turn again, afresh; a DBHold lifts (the
+// operator says the database was migrated down).
 func (p Plan) Resume(now time.Time) Plan {
 	p = clonePlan(p)
-	p.Halted = ""
+	p.Halted, p.DBHold = "", false
 	if p.Turn != "" {
 		p.TurnSince = now
 	}

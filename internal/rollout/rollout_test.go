@@ -21,6 +21,8 @@ type world struct {
 	bound   time.Duration
 	webs    string // WebsAt, for a worker application
 	sep     bool
+	floor   string   // Input.Floor: the highest version a web has run
+	same    bool     // Input.SameSchema
 	history []string // "unit:from->to" in the order switches completed
 	maxDown int      // the most units switching at once
 }
@@ -56,7 +58,8 @@ func (w *world) members() []Member {
 // round is one leader step and one hook on every unit.
 func (w *world) round() {
 	w.now = w.now.Add(time.Minute)
-	w.plan = Step(w.plan, Input{Target: w.target, Members: w.members(), Now: w.now, TurnBound: w.bound, WebsAt: w.webs, SeparateWebs: w.sep})
+	w.plan = Step(w.plan, Input{Target: w.target, Members: w.members(), Now: w.now, TurnBound: w.bound, WebsAt: w.webs, SeparateWebs: w.sep,
+		Floor: w.floor, SameSchema: w.same})
 	down := 0
 	for _, u := range w.units {
 		d := Decide(w.plan, u.name, u.running, w.target)

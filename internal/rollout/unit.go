@@ -19,6 +19,9 @@ func Decide(p Plan, unit, running, target string) Decision {
 		to = target
 	}
 	switch {
+	case running == "" && p.DBHold && p.From != "":
+		// A new unit while a downgrade is held starts on what the database is at.
+		return Decision{Run: p.From, Switching: true}
 	case running == "":
 		// Nothing to keep serving: start on the plan's version, no turn needed.
 		return Decision{Run: to, Switching: true}

@@ -37,7 +37,8 @@ func TestActionsSchema(t *testing.T) {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	want := []string{"get-admin-password", "land-worker", "restart", "retire-worker", "rotate-keys", "set-admin-password", "shared-storage-info"}
+	want := []string{"get-admin-password", "land-worker", "restart", "retire-worker", "rotate-keys", "set-admin-password", "shared-storage-info",
+		"upgrade-resume", "upgrade-rollback", "upgrade-status"}
 	if !slices.Equal(names, want) {
 		t.Errorf("actions %v, want %v", names, want)
 	}
@@ -67,7 +68,18 @@ func TestActionsSchema(t *testing.T) {
 	if err := pw.ValidateParams(map[string]any{"password": 12345678}); err == nil {
 		t.Error("set-admin-password accepts a number")
 	}
-	for _, name := range []string{"land-worker", "retire-worker", "rotate-keys"} {
+	rollback := spec("upgrade-rollback")
+	params, err = rollback.InsertDefaults(map[string]any{})
+	if err != nil || params["database-migrated"] != false {
+		t.Errorf("upgrade-rollback's default database-migrated %v (%v), want false", params["database-migrated"], err)
+	}
+	if err := rollback.ValidateParams(map[string]any{"database-migrated": true}); err != nil {
+		t.Errorf("upgrade-rollback database-migrated=true refused: %v", err)
+	}
+	if err := rollback.ValidateParams(map[string]any{"database-migrated": "yes"}); err == nil {
+		t.Error("upgrade-rollback accepts database-migrated=yes (a string)")
+	}
+	for _, name := range []string{"land-worker", "retire-worker", "rotate-keys", "upgrade-status", "upgrade-resume"} {
 		s := spec(name)
 		if err := s.ValidateParams(map[string]any{"role": "worker"}); err == nil {
 			t.Errorf("%s accepts a parameter it does not have", name)
@@ -94,6 +106,33 @@ func TestLeaderOnlyActionsFailThroughDispatch(t *testing.T) {
 			}
 			for _, c := range calls {
 				if strings.HasPrefix(c, "secret-") || strings.HasPrefix(c, "relation-set") || strings.Contains(c, "never-shown-anywhere") {
+					t.Errorf("a refused %s called %q", action, c)
+				}
+			}
+		})
+	}
+}
+
+// TestRolloutActionsRefusedOffTheLeaderThroughDispatch: upgrade-resume and upgrade-rollback, run
+// on a unit that is not the leader, fail through action-fail naming where to run them, and
+// write no relation data.
+func TestRolloutActionsRefusedOffTheLeaderThroughDispatch(t *testing.T) {
+	t.Parallel()
+	binary, _ := buildCharm(t, runtime.GOARCH)
+	for _, action := range []string{"upgrade-resume", "upgrade-rollback"} {
+		t.Run(action, func(t *testing.T) {
+			t.Parallel()
+			r := newDispatchRun(t, binary)
+			r.answer("is-leader", "false", 0)
+			r.answer("action-get", `{}`, 0)
+			code, calls, stderr := r.run("dispatch", "JUJU_DISPATCH_PATH=actions/"+action,
+				"JUJU_ACTION_NAME="+action, "JUJU_ACTION_UUID=1")
+			want := "action-fail -- " + action + " changes the rollout plan, which only the leader may do: run it on the leader: juju run concourse-ci/leader " + action
+			if code != 0 || !hasCall(calls, want) {
+				t.Fatalf("exit %d, calls %q, stderr %s: want %q", code, calls, stderr, want)
+			}
+			for _, c := range calls {
+				if strings.HasPrefix(c, "relation-set") {
 					t.Errorf("a refused %s called %q", action, c)
 				}
 			}

@@ -202,6 +202,12 @@ func (c *Charm) RunAction(ctx context.Context, name string) error {
 		return c.restartAction(ctx)
 	case "rotate-keys":
 		return c.rotateKeysAction(ctx)
+	case "upgrade-status":
+		return c.upgradeStatusAction(ctx)
+	case "upgrade-resume":
+		return c.upgradeResumeAction(ctx)
+	case "upgrade-rollback":
+		return c.upgradeRollbackAction(ctx)
 	}
 	return fmt.Errorf("unknown action %q: this charm version does not implement it", name)
 }

@@ -46,6 +46,11 @@ type fakeModel struct {
 	// arguments and environment; they succeed unless failConcourse is set.
 	concourseRuns map[string][][]string
 	failConcourse error
+	// dbVersions answers `concourse migrate --supported-db-version` per release version; a
+	// version not in it fails as a binary that cannot tell would.
+	dbVersions map[string]int64
+	// remotes are relations to other applications (tsa, flight) by id (fakeremote_test.go).
+	remotes map[string]*fakeRemote
 }
 
 func newFakeModel(t *testing.T, config map[string]any) *fakeModel {
@@ -87,9 +92,12 @@ func (m *fakeModel) unit(name string) *Charm {
 		case postgresEndpoint:
 			return []byte(`["postgresql:1"]`), nil
 		}
-		return []byte(`[]`), nil
+		return m.remoteIDs(c.Args[len(c.Args)-1])
 	})
 	r.Handle("relation-list", func(c jujutest.Call) ([]byte, error) {
+		if out, ok := m.remoteList(c); ok {
+			return out, nil
+		}
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		if slices.Contains(c.Args, "--app") {
@@ -156,6 +164,9 @@ func (m *fakeModel) unit(name string) *Charm {
 	r.SetOutput("storage-get", fmt.Sprintf(`{"kind":"filesystem","location":%q}`, dataDir))
 	r.SetError("resource-get", 1, "ERROR could not download resource: HTTP request failed: resource#concourse-ci/concourse-release not found")
 	r.Handle("relation-get", func(c jujutest.Call) ([]byte, error) {
+		if out, ok := m.remoteGet(c); ok {
+			return out, nil
+		}
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		bag := m.units[c.Args[len(c.Args)-1]]
@@ -176,6 +187,9 @@ func (m *fakeModel) unit(name string) *Charm {
 		}
 		if slices.Contains(c.Args, "postgresql:1") {
 			return nil, nil // the database request: not modelled
+		}
+		if ok, err := m.remoteSet(name, c, data); ok {
+			return nil, err
 		}
 		m.mu.Lock()
 		defer m.mu.Unlock()
@@ -232,10 +246,13 @@ func (m *fakeModel) unit(name string) *Charm {
 	return New(Options{Env: env, Tools: juju.NewClient(r), Arch: "amd64", KeyBits: 1024,
 		Services:   func(context.Context) (service.Manager, error) { return svc, nil },
 		SystemUser: func(string) (int, error) { return os.Getgid(), nil },
-		RunConcourse: func(_ context.Context, _ string, args, env []string) ([]byte, error) {
+		RunConcourse: func(_ context.Context, bin string, args, env []string) ([]byte, error) {
 			m.mu.Lock()
 			defer m.mu.Unlock()
 			m.concourseRuns[name] = append(m.concourseRuns[name], append(slices.Clone(args), env...))
+			if len(args) > 0 && args[0] == "migrate" {
+				return m.supportedDBVersion(bin)
+			}
 			return nil, m.failConcourse
 		},
 		Health: func(_ context.Context, web, worker bool, _ int, version string) error {

@@ -95,6 +95,12 @@ func (c *Charm) Reconcile(ctx context.Context) error {
 	if err := c.finishRollout(ctx, runCfg, up, view, dataDir, &out); err != nil {
 		return err
 	}
+	// After the health check: a related worker application moves once its webs say so.
+	if healthy, err := readRunningVersion(dataDir); err != nil {
+		return err
+	} else if err := c.publishWebVersion(ctx, out.roles.web, healthy); err != nil {
+		return err
+	}
 	if out.running.web || out.running.worker {
 		if err := c.tools.ApplicationVersionSet(ctx, runCfg.Version); err != nil {
 			return fmt.Errorf("set application version: %w", err)

@@ -59,7 +59,8 @@ func (c *Charm) appStatus(ctx context.Context, cfg Config, peers peerView, own o
 	if own.appHalt != "" {
 		state, msg = juju.Blocked, own.appHalt
 	}
-	if st, m := own.unitStatus(cfg.Version, ""); st == juju.Blocked {
+	// A halted rollout says more than the leader's own part in it (a held downgrade blocks both).
+	if st, m := own.unitStatus(cfg.Version, ""); st == juju.Blocked && own.appHalt == "" {
 		state, msg = juju.Blocked, c.env.UnitName+": "+m
 	}
 	if err := c.tools.AppStatusSet(ctx, juju.Status{State: state, Message: msg}); err != nil {

@@ -60,8 +60,9 @@ func encodePlan(p rollout.Plan) string {
 type upgradeView struct {
 	plan     rollout.Plan
 	decision rollout.Decision
-	running  string // the version this unit last ran healthy ("" none)
-	own      report // this unit's published report
+	running  string        // the version this unit last ran healthy ("" none)
+	own      report        // this unit's published report
+	guards   rolloutGuards // the leader's: the database's floor, the related webs (upgradeinput.go)
 }
 
 // planRollout reads the plan, lets the leader step it (writing it when it changed) and decides
@@ -78,24 +79,30 @@ func (c *Charm) planRollout(ctx context.Context, cfg Config, leader bool, peers 
 	own := readReport(ownBag)
 	web := peers.app[keyWebUnit] == c.env.UnitName || strings.Contains(ownBag[keyRole], "web")
 	plan := readPlan(peers.app)
+	var guards rolloutGuards
 	if leader && peers.relID != "" {
-		next := rollout.Step(plan, rollout.Input{
-			Target: cfg.Version, Members: c.rolloutMembers(peers, web, running, own), Now: c.now().UTC(),
-			TurnBound: cfg.DrainTimeout + turnBoundExtra,
-		})
-		if encodePlan(next) != peers.app[keyRollout] {
-			if err := c.tools.RelationSet(ctx, peers.relID, true, map[string]string{keyRollout: encodePlan(next)}); err != nil {
+		members := c.rolloutMembers(peers, web, running, own)
+		in, g, err := c.rolloutInput(ctx, cfg, plan, peers, members, dataDir)
+		if err != nil {
+			return upgradeView{}, err
+		}
+		next := rollout.Step(plan, in)
+		g.floor = raiseFloor(g.floor, members, next) // a web handed the turn now may migrate
+		guards = g
+		if encodePlan(next) != peers.app[keyRollout] || g.floor != peers.app[keyWebFloor] {
+			data := map[string]string{keyRollout: encodePlan(next), keyWebFloor: g.floor}
+			if err := c.tools.RelationSet(ctx, peers.relID, true, data); err != nil {
 				return upgradeView{}, fmt.Errorf("publish the rollout plan: %w", err)
 			}
-			peers.app[keyRollout] = encodePlan(next)
-			c.say("rollout plan %d: %s -> %s, turn %q, done %v, halted %q", next.ID, next.From, next.To, next.Turn, next.Done, next.Halted)
+			peers.app[keyRollout], peers.app[keyWebFloor] = data[keyRollout], data[keyWebFloor]
+			c.say("rollout plan %d: %s -> %s, turn %q, done %v, halted %q, web floor %s", next.ID, next.From, next.To, next.Turn, next.Done, next.Halted, g.floor)
 		}
 		plan = next
 	}
 	if plan.To == "" && peers.relID == "" {
 		plan.To = cfg.Version // no peer relation yet: nothing to coordinate with
 	}
-	return upgradeView{plan: plan, decision: rollout.Decide(plan, c.env.UnitName, running, cfg.Version), running: running, own: own}, nil
+	return upgradeView{plan: plan, decision: rollout.Decide(plan, c.env.UnitName, running, cfg.Version), running: running, own: own, guards: guards}, nil
 }
 
 // rolloutMembers are this unit and its peers, with their roles and reports.
@@ -186,6 +193,12 @@ func (c *Charm) noteRollout(v upgradeView, peers peerView, out *outcome) {
 		}
 	}
 	note, halted := rolloutAppNote(v.plan, done, total)
+	if guarded, hold := v.guards.note(c.env.AppName(), v.plan, done, total); hold {
+		out.block(guarded) // the leader is where upgrade-resume runs
+		note = guarded
+	} else if guarded != "" {
+		note = guarded
+	}
 	switch {
 	case halted:
 		out.appHalt = note

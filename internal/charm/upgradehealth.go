@@ -91,7 +91,10 @@ func (c *Charm) finishRollout(ctx context.Context, cfg Config, v upgradeView, pe
 	rep := report{Plan: v.plan.ID, Running: v.running}
 	switch {
 	case !d.Switching:
-		if d.Fetch != "" {
+		switch {
+		case d.Fetch != "" && v.plan.DBHold:
+			out.note = fmt.Sprintf("%s ready, held until the database can take it (juju status %s)", d.Fetch, c.env.AppName())
+		case d.Fetch != "":
 			out.note = fmt.Sprintf("%s ready, waiting for its upgrade turn", d.Fetch)
 		}
 	case v.retryBlocked():

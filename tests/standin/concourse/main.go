@@ -10,6 +10,8 @@
 // file). web keeps workers in PostgreSQL and runs an SSH "TSA" that workers
 // register through (see tsa.go for the protocol). `land-worker` and
 // `retire-worker --name` do the same by name through a TSA (remote.go).
+// `migrate --supported-db-version` prints the latest migration the build
+// knows (migrate.go).
 // Every other subcommand reports that it is not implemented.
 package main
 
@@ -67,6 +69,8 @@ func run(ctx context.Context, args, environ []string, sigs <-chan os.Signal, std
 		return runWorker(ctx, environ, sigs, stdout, stderr)
 	case arg == "land-worker" || arg == "retire-worker":
 		return runRemote(ctx, arg, args[1:], environ, stdout, stderr)
+	case arg == "migrate":
+		return runMigrate(args[1:], version, stdout, stderr)
 	case subcommands[arg]:
 		fmt.Fprintf(stderr, "stand-in: %s not implemented yet\n", arg)
 		return 2

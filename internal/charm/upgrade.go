@@ -192,7 +192,7 @@ func (c *Charm) noteRollout(v upgradeView, peers peerView, out *outcome) {
 			done++
 		}
 	}
-	note, halted := rolloutAppNote(v.plan, done, total)
+	note, halted := rolloutAppNote(c.env.AppName(), v.plan, done, total)
 	if guarded, hold := v.guards.note(c.env.AppName(), v.plan, done, total); hold {
 		out.block(guarded) // the leader is where upgrade-resume runs
 		note = guarded

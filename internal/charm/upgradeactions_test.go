@@ -54,9 +54,12 @@ func TestUpgradeStatusTellsEachUnitsPlace(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, run.results[k], v)
 		}
 	}
-	for _, s := range []string{"rollout to 1.2.4 halted", "concourse-ci/2 says: worker healthcheck", "juju run concourse-ci/leader upgrade-resume"} {
+	for _, s := range []string{"rollout to 1.2.4 halted", "concourse-ci/2 failed to move to 1.2.4: worker healthcheck", "juju run concourse-ci/leader upgrade-resume"} {
 		if !strings.Contains(run.results["summary"], s) {
 			t.Errorf("summary %q does not say %q", run.results["summary"], s)
+		}
+		if app := m.appStatus; app.State != juju.Blocked || !strings.Contains(app.Message, s) {
+			t.Errorf("application status %+v does not say %q", app, s)
 		}
 	}
 	if run.mentions("relation-set") || len(m.runners["concourse-ci/3"].Calls("relation-set")) != 0 {

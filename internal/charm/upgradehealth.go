@@ -129,10 +129,10 @@ func upgradeFailedMessage(app, version, why string) string {
 
 // rolloutAppNote is the leader's word on the rollout for the application status ("" when there is
 // none under way); halted says the application must show blocked.
-func rolloutAppNote(p rollout.Plan, done int, total int) (note string, halted bool) {
+func rolloutAppNote(app string, p rollout.Plan, done int, total int) (note string, halted bool) {
 	switch {
 	case p.Halted != "":
-		return fmt.Sprintf("rollout to %s halted: %s", p.To, p.Halted), true
+		return fmt.Sprintf("rollout to %s halted: %s; fix it, then juju run %s/leader upgrade-resume (or upgrade-rollback)", p.To, p.Halted, app), true
 	case p.Turn != "" || done < total:
 		return fmt.Sprintf("rolling out %s: %d/%d units, turn %s", p.To, done, total, p.Turn), false
 	}

@@ -37,7 +37,7 @@ func (c *Charm) upgradeResumeAction(ctx context.Context) error {
 	}
 	switch {
 	case p.DBHold:
-		results["message"] = fmt.Sprintf("the downgrade to %s goes ahead, web units first, on the word that the database was migrated down to what %s knows (`concourse migrate --current-db-version` tells where it is)", now.To, now.To)
+		results["message"] = fmt.Sprintf("the downgrade to %s goes ahead, web units first, taking your word that the database was migrated down to what %s knows (`concourse migrate --current-db-version` says where it is)", now.To, now.To)
 	case p.Turn != "" && p.Turn == now.Turn:
 		results["message"] = fmt.Sprintf("%s tries its switch to %s again in its next hook, the other units after it one at a time", now.Turn, now.To)
 	default:

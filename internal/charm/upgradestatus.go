@@ -121,7 +121,7 @@ func (c *Charm) rolloutSummary(ctx context.Context, st rolloutState, floor strin
 	case p.Halted != "":
 		failed := ""
 		for _, m := range st.members {
-			if m.Plan == p.ID && m.Failed != "" && m.Running != p.To {
+			if m.Plan == p.ID && m.Failed != "" && m.Running != p.To && !strings.Contains(p.Halted, m.Failed) {
 				failed = fmt.Sprintf(" (%s says: %s)", m.Unit, m.Failed)
 			}
 		}

@@ -34,8 +34,10 @@ hooks:
 reference:
 	env -u GOARCH -u GOOS $(GO) run ./cmd/docgen
 
+# The e2e package boots dozens of nspawn machines; its tests mostly wait on hooks and machines, so
+# three run at once even on 2 cores, and the package gets more than go test's default 10 minutes.
 test:
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 25m -parallel 3 ./...
 
 test-short:
 	$(GO) test -short -count=1 ./...

@@ -50,7 +50,10 @@ lint:
 # Speed and memory goals live here, not in timed tests. RELEASE_BENCH_MB sets the synthetic release size;
 # HOOKCOST_RUNS the runs of each update-status figure (tests/hookcost).
 bench:
-	RELEASE_BENCH_MB=$${RELEASE_BENCH_MB:-512} $(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./internal/... ./tests/sharedinstall/ ./tests/hookcost/
+	@mkdir -p build && rm -f build/bench-figures.jsonl
+	BENCH_FIGURES=$(CURDIR)/build/bench-figures.jsonl RELEASE_BENCH_MB=$${RELEASE_BENCH_MB:-512} \
+		$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./internal/... ./tests/sharedinstall/ ./tests/hookcost/
+	$(GO) run ./cmd/benchtable build/bench-figures.jsonl
 
 # A local deployment through the simulator: 3 units on one shared directory, stand-in Concourse,
 # PostgreSQL. As root; installs the machine prerequisites and PostgreSQL itself, as .ci/run does.

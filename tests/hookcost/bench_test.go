@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/benchfig"
 )
 
 // Goals from issue 9 ("Cost of a hook").
@@ -216,6 +218,17 @@ func report(b *testing.B, fast, full, python []measured, runs int) {
 			float64(worstWall)/float64(python[0].wall()), float64(worstCPU)/float64(python[0].cpu()))
 	}
 
+	const area = "update-status, settled unit"
+	benchfig.Recordf(b, area, "median wall (worst of 1 and 10 units)", fmt.Sprintf("<= %.1f ms", float64(goalWall.Microseconds())/1000),
+		benchfig.Verdict(worstWall <= goalWall), "%.1f ms", float64(worstWall.Microseconds())/1000)
+	if worstRSS > 0 {
+		benchfig.Recordf(b, area, "peak RSS", "<= 10 MiB", benchfig.Verdict(worstRSS <= goalRSSKiB), "%.1f MiB", float64(worstRSS)/1024)
+	}
+	benchfig.Recordf(b, area, "hook-tool calls (1 unit, 10 units)", fmt.Sprintf("<= %d, equal", goalCalls),
+		benchfig.Verdict(slices.Max(counts) <= goalCalls && slices.Min(counts) == slices.Max(counts)), "%v", counts)
+	if len(fast) > 0 && len(full) > 0 {
+		benchfig.Recordf(b, area, "fast path / full reconcile, wall", "", nil, "%.2f", ratio(fast[0], full[0]))
+	}
 	fmt.Printf("\n  hook-tool calls of the settled fast path (every scenario):\n")
 	for _, argv := range fast[0].calls() {
 		fmt.Printf("    %s\n", strings.Join(argv, " "))

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/benchfig"
 	"github.com/concourse-ci-machine/concourse-ci-machine/internal/releasetest"
 )
 
@@ -271,6 +272,7 @@ func reportFigures(b *testing.B, fixtures []benchFixture, figs []figures) {
 			return fmt.Sprintf("%.3f", ratio)
 		}, func(f benchFixture) string { return goals[f.name][bl.name] })
 	}
+	recordFigures(b, fixtures, figs)
 	row("peak RSS of the install (MB)", func(_ benchFixture, fig figures) string { return fmt.Sprintf("%.1f", float64(fig.installRSSKB)/1024) },
 		func(benchFixture) string { return "<= 64" })
 	row(fmt.Sprintf("peak RSS, busiest of %d units (MB)", benchUnits), func(_ benchFixture, fig figures) string {
@@ -297,5 +299,31 @@ func removeTree(b *testing.B, dir string) {
 	makeWritable(dir)
 	if err := os.RemoveAll(dir); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// recordFigures hands the figures to make bench's one table (internal/benchfig).
+func recordFigures(b *testing.B, fixtures []benchFixture, figs []figures) {
+	b.Helper()
+	for i, f := range fixtures {
+		fig := figs[i]
+		area := fmt.Sprintf("install, %s release (%d MiB, %.0f MiB tgz)", f.name, f.mb, float64(f.art.Size)/(1<<20))
+		benchfig.Recordf(b, area, fmt.Sprintf("downloads, %d units on one root", benchUnits), "1", benchfig.Verdict(fig.downloads == 1), "%d", fig.downloads)
+		share := float64(fig.sharedBytes) / float64(fig.releaseBytes)
+		benchfig.Recordf(b, area, "shared bytes / one release's bytes", "<= 1.02", benchfig.Verdict(share <= 1.02), "%.4f", share)
+		benchfig.Recordf(b, area, "install wall time", "", nil, "%s", fig.install.Round(time.Millisecond))
+		for _, bl := range baselines[:2] {
+			d, ok := fig.baselines[bl.name]
+			if !ok {
+				continue
+			}
+			goal := goals[f.name][bl.name]
+			ratio := float64(fig.install) / float64(d)
+			var limit float64
+			fmt.Sscanf(goal, "<= %g", &limit)
+			benchfig.Recordf(b, area, "install / "+bl.name, goal, benchfig.Verdict(ratio <= limit), "%.3f", ratio)
+		}
+		rss := float64(fig.installRSSKB) / 1024
+		benchfig.Recordf(b, area, "peak RSS of the install", "<= 64 MB", benchfig.Verdict(rss <= 64), "%.1f MB", rss)
 	}
 }

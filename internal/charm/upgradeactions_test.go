@@ -21,7 +21,7 @@ func haltedRollout(t *testing.T) (*fakeModel, []string) {
 	for range 8 {
 		hookRound(t, m, units)
 	}
-	if !readPlan(m.app).DBHold && !strings.Contains(readPlan(m.app).Halted, "concourse-ci/2") {
+	if !strings.Contains(readPlan(m.app).Halted, "concourse-ci/2") {
 		t.Fatalf("the rollout did not halt on concourse-ci/2: %s", m.app[keyRollout])
 	}
 	return m, units

@@ -67,8 +67,8 @@ func TestUpgradeStatusTellsEachUnitsPlace(t *testing.T) {
 	}
 }
 
-// TestUpgradeStatusBeforeAnyRollout: a fresh model's units are done at their version; a unit
-// that has not joined its peers says to wait.
+// TestUpgradeStatusBeforeAnyRollout: a fresh model's units are done at their version, and the
+// summary says so.
 func TestUpgradeStatusBeforeAnyRollout(t *testing.T) {
 	t.Parallel()
 	m := settledPair(t)

@@ -102,7 +102,8 @@ func (c *Charm) planRollout(ctx context.Context, cfg Config, leader bool, peers 
 	if plan.To == "" && peers.relID == "" {
 		plan.To = cfg.Version // no peer relation yet: nothing to coordinate with
 	}
-	return upgradeView{plan: plan, decision: rollout.Decide(plan, c.env.UnitName, running, cfg.Version), running: running, own: own, guards: guards}, nil
+	v := upgradeView{plan: plan, decision: rollout.Decide(plan, c.env.UnitName, running, cfg.Version), running: running, own: own, guards: guards}
+	return v.fallBack(web), nil
 }
 
 // rolloutMembers are this unit and its peers, with their roles and reports.

@@ -98,7 +98,7 @@ func (c *Charm) finishRollout(ctx context.Context, cfg Config, v upgradeView, pe
 			out.note = fmt.Sprintf("%s ready, waiting for its upgrade turn", d.Fetch)
 		}
 	case v.retryBlocked():
-		out.block(upgradeFailedMessage(c.env.AppName(), d.Run, v.own.Failed))
+		out.block(failedNote(c.env.AppName(), v))
 		return nil
 	case len(out.problems) > 0 || !(out.running.web || out.running.worker):
 		return nil // not running yet (database, keys, a hold): the next hook checks again

@@ -35,9 +35,9 @@ reference:
 	env -u GOARCH -u GOOS $(GO) run ./cmd/docgen
 
 # The e2e package boots dozens of nspawn machines; its tests mostly wait on hooks and machines, so
-# three run at once even on 2 cores, and the package gets more than go test's default 10 minutes.
+# four run at once even on 2 cores, and the package gets more than go test's default 10 minutes.
 test:
-	$(GO) test -count=1 -timeout 25m -parallel 3 ./...
+	$(GO) test -count=1 -timeout 25m -parallel 4 ./...
 
 test-short:
 	$(GO) test -short -count=1 ./...

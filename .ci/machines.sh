@@ -27,10 +27,27 @@ machines_main() {
 	fi
 	echo "machines.sh: packages ready in $((SECONDS - start))s"
 
+	# Every machine's systemd takes several inotify instances; the kernel's default of 128 per user
+	# runs out with a few dozen machines (the e2e suite boots that many at once): "Failed to create
+	# inotify object: Too many open files" and machines that never boot. LXD's production setup
+	# raises the same limits. Only raised, never lowered.
+	raise_sysctl fs.inotify.max_user_instances 8192
+	raise_sysctl fs.inotify.max_user_watches 1048576
+
 	# The rootfs is built by the same Go code the tests use, so the lock and completion marker agree.
 	start=$SECONDS
 	(cd "$repo" && go run ./internal/jujusim/machine/cmd/jujusim-rootfs)
 	echo "machines.sh: rootfs ready in $((SECONDS - start))s"
+}
+
+# raise_sysctl KEY MIN sets KEY to MIN when it is lower.
+raise_sysctl() {
+	local now
+	now="$(sysctl -n "$1")"
+	if [ "$now" -lt "$2" ]; then
+		sysctl -q -w "$1=$2"
+		echo "machines.sh: $1 $now -> $2"
+	fi
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

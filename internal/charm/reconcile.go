@@ -95,6 +95,9 @@ func (c *Charm) Reconcile(ctx context.Context) error {
 	if err := c.finishRollout(ctx, runCfg, up, view, dataDir, &out); err != nil {
 		return err
 	}
+	if up, err = c.afterOwnTurn(ctx, cfg, leader, view, dataDir, up); err != nil {
+		return err
+	}
 	// After the health check: a related worker application moves once its webs say so.
 	if healthy, err := readRunningVersion(dataDir); err != nil {
 		return err

@@ -28,9 +28,17 @@ func (m *fakeModel) runningVersion(unit string) string {
 }
 
 // hookRound runs one hook on every unit in turn (in order: Juju serialises nothing across
-// units, but in-turn rounds make "at most one unit moved per round" a strict measure).
+// units, but in-turn rounds make "at most one unit moved per round" a strict measure). The leader
+// goes last: it hands the next turn out at the end of a hook in which its own turn ended, so a
+// unit after it in the same round would otherwise move in the round it moved.
 func hookRound(t *testing.T, m *fakeModel, units []string) (moved []string) {
 	t.Helper()
+	m.mu.Lock()
+	leader := m.leader
+	m.mu.Unlock()
+	if slices.Contains(units, leader) {
+		units = append(slices.DeleteFunc(slices.Clone(units), func(u string) bool { return u == leader }), leader)
+	}
 	for _, u := range units {
 		before := m.runningVersion(u)
 		if err := m.unit(u).Reconcile(t.Context()); err != nil {

@@ -53,6 +53,8 @@ bench:
 	@mkdir -p build && rm -f build/bench-figures.jsonl
 	BENCH_FIGURES=$(CURDIR)/build/bench-figures.jsonl RELEASE_BENCH_MB=$${RELEASE_BENCH_MB:-512} \
 		$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 ./internal/... ./tests/sharedinstall/ ./tests/hookcost/
+	@# The rolling upgrade's figures come from its end-to-end test on nspawn machines (about 3 min).
+	BENCH_FIGURES=$(CURDIR)/build/bench-figures.jsonl $(GO) test -run '^TestRollingUpgrade$$' -count 1 -timeout 15m ./tests/e2e/
 	$(GO) run ./cmd/benchtable build/bench-figures.jsonl
 
 # A local deployment through the simulator: 3 units on one shared directory, stand-in Concourse,

@@ -61,9 +61,13 @@ type timeline struct {
 	windows []window // by start
 	// problems: a worker restarted without landing first, a build aborted, a window left open.
 	problems []string
-	// aborted counts builds the stand-in ended without their finishing (SIGTERM, SIGKILL).
-	aborted int
+	// aborted counts builds the stand-in ended without their finishing (SIGTERM); killed counts
+	// workers that started again with no stop recorded (SIGKILL: what ran there was lost).
+	aborted, killed int
 }
+
+// lost is the builds known lost plus the workers killed outright (each may have run some).
+func (tl timeline) lost() int { return tl.aborted + tl.killed }
 
 // rolloutTimeline reads, on web and each worker, what happened since since.
 func (m *model) rolloutTimeline(since time.Time, web string, workers []string) timeline {
@@ -73,9 +77,10 @@ func (m *model) rolloutTimeline(since time.Time, web string, workers []string) t
 	tl.windows = append(tl.windows, ws...)
 	tl.problems = append(tl.problems, problems...)
 	for _, u := range workers {
-		ws, aborted, problems := m.workerWindows(u, since)
+		ws, aborted, killed, problems := m.workerWindows(u, since)
 		tl.windows = append(tl.windows, ws...)
 		tl.aborted += aborted
+		tl.killed += killed
 		tl.problems = append(tl.problems, problems...)
 	}
 	slices.SortFunc(tl.windows, func(a, b window) int { return a.from.Compare(b.from) })
@@ -154,8 +159,9 @@ func (m *model) webWindows(unit string, since time.Time) ([]window, []string) {
 
 // workerWindows reads the worker's own records: each "landing" to the next "started", checking
 // it landed (builds drained) before it stopped; a "started" with no landing before it since the
-// last one is a restart without landing. aborted counts builds the worker ended unfinished.
-func (m *model) workerWindows(unit string, since time.Time) (ws []window, aborted int, problems []string) {
+// last one is a restart without landing. aborted counts builds the worker ended unfinished,
+// killed the starts that followed no stop.
+func (m *model) workerWindows(unit string, since time.Time) (ws []window, aborted, killed int, problems []string) {
 	m.t.Helper()
 	var open *window
 	var landing, landed time.Time
@@ -182,6 +188,7 @@ func (m *model) workerWindows(unit string, since time.Time) (ws []window, aborte
 		case "started":
 			if open == nil {
 				// A SIGKILL leaves no line: a start that follows no stop.
+				killed++
 				problems = append(problems, fmt.Sprintf("%s: started at %s with no stop recorded before (killed?)", unit, e.Time.Format(time.TimeOnly)))
 				continue
 			}
@@ -196,7 +203,7 @@ func (m *model) workerWindows(unit string, since time.Time) (ws []window, aborte
 	if open != nil {
 		problems = append(problems, fmt.Sprintf("%s: down since %s, never started again", unit, open.from.Format(time.TimeOnly)))
 	}
-	return ws, aborted, problems
+	return ws, aborted, killed, problems
 }
 
 // rolloutPlan is the leader's plan as published in the peer application bag.
@@ -214,6 +221,9 @@ func (m *model) rolloutPlan() rolloutPlan {
 	m.t.Helper()
 	var p rolloutPlan
 	raw := peerRelation(m.t, m.modelState()).AppData["concourse-ci"]["rollout"]
+	if raw == "" {
+		return p // the leader has not planned yet
+	}
 	if err := json.Unmarshal([]byte(raw), &p); err != nil {
 		m.t.Fatalf("rollout plan %q: %v", raw, err)
 	}

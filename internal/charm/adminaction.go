@@ -9,24 +9,40 @@ import (
 
 // getAdminPassword prints the admin user and password from the application's secret.
 func (c *Charm) getAdminPassword(ctx context.Context) error {
-	relID, err := c.peerRelation(ctx)
+	a, err := c.adminSecret(ctx)
 	if err != nil {
 		return err
 	}
-	if relID == "" {
-		return fmt.Errorf("this unit has not joined its peers yet: wait for its hooks to run (juju status), then retry")
+	return c.tools.ActionSet(ctx, map[string]string{"username": a.content[fieldAdminUser], "password": a.content[fieldAdminPassword]})
+}
+
+// adminRef is the admin secret as the actions that show or change it find it: through the peer
+// relation's application bag.
+type adminRef struct {
+	relID   string            // the peer relation
+	app     map[string]string // its application bag
+	id      string            // the secret's id
+	content map[string]string // the secret's content
+}
+
+// adminSecret finds and reads the application's admin secret; each failure says what to wait for.
+func (c *Charm) adminSecret(ctx context.Context) (adminRef, error) {
+	var a adminRef
+	var err error
+	if a.relID, err = c.peerRelation(ctx); err != nil {
+		return a, err
 	}
-	app, err := c.tools.RelationGet(ctx, relID, c.env.AppName(), true)
-	if err != nil {
-		return fmt.Errorf("read peer application data: %w", err)
+	if a.relID == "" {
+		return a, fmt.Errorf("this unit has not joined its peers yet: wait for its hooks to run (juju status), then retry")
 	}
-	id := app[keyAdminSecret]
-	if id == "" {
-		return fmt.Errorf("the leader has not created the admin password yet: wait for its hooks to run (juju status), then retry")
+	if a.app, err = c.tools.RelationGet(ctx, a.relID, c.env.AppName(), true); err != nil {
+		return a, fmt.Errorf("read peer application data: %w", err)
 	}
-	admin, err := c.tools.SecretGet(ctx, juju.SecretGetOptions{ID: id})
-	if err != nil {
-		return fmt.Errorf("read the admin secret: %w", err)
+	if a.id = a.app[keyAdminSecret]; a.id == "" {
+		return a, fmt.Errorf("the leader has not created the admin password yet: wait for its hooks to run (juju status), then retry")
 	}
-	return c.tools.ActionSet(ctx, map[string]string{"username": admin[fieldAdminUser], "password": admin[fieldAdminPassword]})
+	if a.content, err = c.tools.SecretGet(ctx, juju.SecretGetOptions{ID: a.id}); err != nil {
+		return a, fmt.Errorf("read the admin secret: %w", err)
+	}
+	return a, nil
 }

@@ -38,25 +38,11 @@ func (c *Charm) setAdminPassword(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	relID, err := c.peerRelation(ctx)
+	a, err := c.adminSecret(ctx)
 	if err != nil {
 		return err
 	}
-	if relID == "" {
-		return fmt.Errorf("this unit has not joined its peers yet: wait for its hooks to run (juju status), then retry")
-	}
-	app, err := c.tools.RelationGet(ctx, relID, c.env.AppName(), true)
-	if err != nil {
-		return fmt.Errorf("read peer application data: %w", err)
-	}
-	id := app[keyAdminSecret]
-	if id == "" {
-		return fmt.Errorf("the admin password does not exist yet: wait for the leader's hooks to create it (juju status), then retry")
-	}
-	admin, err := c.tools.SecretGet(ctx, juju.SecretGetOptions{ID: id})
-	if err != nil {
-		return fmt.Errorf("read the admin secret: %w", err)
-	}
+	relID, app, id, admin := a.relID, a.app, a.id, a.content
 	user := admin[fieldAdminUser]
 	if user == "" {
 		user = defaultAdminUser

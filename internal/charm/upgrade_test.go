@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/concourse-ci-machine/concourse-ci-machine/internal/concourse"
+	"github.com/concourse-ci-machine/concourse-ci-machine/internal/rollout"
 )
 
 // runningVersion is the release the unit's services are configured with ("" when none runs).
@@ -145,4 +146,22 @@ func allOn(m *fakeModel, units []string, v string) bool {
 		}
 	}
 	return true
+}
+
+// TestRolloutNoteOnlyForARollout: a fresh deploy (no unit to move) gets no rollout words in the
+// application status; a plan with a turn or units left to move does.
+func TestRolloutNoteOnlyForARollout(t *testing.T) {
+	t.Parallel()
+	fresh := rollout.Plan{ID: 1, To: "1.2.3"}
+	if note, _ := rolloutAppNote("ci", fresh, 1, 4); note != "" {
+		t.Errorf("fresh deploy: %q, want no rollout note", note)
+	}
+	turn := rollout.Plan{ID: 2, From: "1.2.3", To: "1.2.4", Order: []string{"ci/0", "ci/1"}, Done: []string{"ci/0"}, Turn: "ci/1"}
+	if note, _ := rolloutAppNote("ci", turn, 1, 2); note != "rolling out 1.2.4: 1/2 units, turn ci/1" {
+		t.Errorf("turn out: %q", note)
+	}
+	waiting := rollout.Plan{ID: 2, From: "1.2.3", To: "1.2.4", Order: []string{"ci/0"}}
+	if note, _ := rolloutAppNote("ci", waiting, 0, 1); note != "rolling out 1.2.4: 0/1 units" {
+		t.Errorf("waiting: %q", note)
+	}
 }

@@ -133,8 +133,12 @@ func rolloutAppNote(app string, p rollout.Plan, done int, total int) (note strin
 	switch {
 	case p.Halted != "":
 		return fmt.Sprintf("rollout to %s halted: %s; fix it, then juju run %s/leader upgrade-resume (or upgrade-rollback)", p.To, p.Halted, app), true
-	case p.Turn != "" || done < total:
+	case p.Turn != "":
 		return fmt.Sprintf("rolling out %s: %d/%d units, turn %s", p.To, done, total, p.Turn), false
+	case len(p.Order) > len(p.Done):
+		// Units still to move, none holding the turn (a worker application waiting for its webs).
+		return fmt.Sprintf("rolling out %s: %d/%d units", p.To, done, total), false
 	}
+	// No unit needs a turn: a fresh deploy (units still starting) is not a rollout.
 	return "", false
 }
